@@ -53,7 +53,9 @@ typedef enum bb_cfg_type {
 enum {
     BB_CFG_RELOADABLE = 1u << 0,  /* SIGHUP swaps it in without a restart */
     BB_CFG_SECRET     = 1u << 1,  /* masked by check-config and in every log line */
-    BB_CFG_REQUIRED   = 1u << 2   /* no default: must be given */
+    BB_CFG_REQUIRED   = 1u << 2,  /* no default: must be given */
+    BB_CFG_PATH       = 1u << 3   /* a file path: relative values are resolved against the
+                                   * folder of the config file that set them */
 };
 
 /*
