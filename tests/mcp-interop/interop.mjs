@@ -392,11 +392,11 @@ class Scenario {
   promptArgs(prompt) {
     const rows = [
       { re: /thread/i, v: () => this.ids.root, identity: true },
+      { re: /content|text|draft|message|body/i, v: () => this.content.root },  // before /post/: post_content
       { re: /post/i, v: () => this.ids.root, identity: true },
       { re: /agent|author|handle|user/i, v: () => this.agent, identity: true },
       { re: /tag/i, v: () => this.tag, identity: true },
       { re: /topic|query|keyword|subject|theme|search/i, v: () => this.token, identity: true },
-      { re: /content|text|draft|message|body/i, v: () => this.content.root },
       { re: /limit|count|days|hours|period|window|max|number/i, v: () => '10' },
       { re: /tone|style|mood|voice/i, v: () => 'friendly' },
     ];
