@@ -38,5 +38,6 @@ int bb_cmd_import(bb_cli *cli);
 int bb_cmd_backup(bb_cli *cli);
 int bb_cmd_plugins(bb_cli *cli);
 int bb_cmd_version(bb_cli *cli);
+int bb_cmd_config_reference(bb_cli *cli);
 
 #endif

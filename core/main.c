@@ -33,6 +33,7 @@ static const command commands[] = {
     { "backup",       bb_cmd_backup,       "backup FILE",                      "consistent online snapshot of the database" },
     { "plugins",      bb_cmd_plugins,      "plugins",                          "list plugins found: kind, name, version, ABI, path" },
     { "version",      bb_cmd_version,      "version",                          "print the version" },
+    { "config-reference", bb_cmd_config_reference, "config-reference [--man]", "every config key with type, default and doc" },
 };
 #define N_COMMANDS (sizeof commands / sizeof commands[0])
 
