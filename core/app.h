@@ -30,4 +30,21 @@ const bb_storage_ops  *bb_app_storage(bb_app *app, bb_storage **inst);
 const bb_session_ops  *bb_app_session(bb_app *app, bb_session_store **inst);
 const bb_upstream_ops *bb_app_upstream(bb_app *app, bb_upstream **inst);
 
+
+/* ---- for the core itself ---- */
+#include "config.h"
+#include "loader.h"
+
+enum { BB_APP_NO_CREATE = 1u << 4 };   /* load + validate plugins, create nothing (check-config) */
+
+const bb_config *bb_app_config(const bb_app *app);
+/* The loaded plugin of a kind (NULL if that kind was not asked for). */
+const bb_plugin *bb_app_plugin(const bb_app *app, bb_plugin_kind kind);
+/* Health of one kind's instance into detail; BB_OK when healthy. */
+bb_status bb_app_health(bb_app *app, bb_plugin_kind kind, int64_t timeout_ms, char *detail, size_t len,
+                        bb_error *err);
+/* Replace the config with a newly loaded one (SIGHUP); the old one stays
+ * alive until bb_app_close so readers never see freed memory. */
+void bb_app_swap_config(bb_app *app, bb_config *fresh);
+
 #endif

@@ -26,6 +26,8 @@ typedef struct bb_host   bb_host;    /* opaque: one per plugin instance */
 typedef struct bb_cfg    bb_cfg;     /* opaque: a node of the effective config tree */
 typedef struct bb_metric bb_metric;  /* opaque: a metric family */
 typedef struct bb_series bb_series;  /* opaque: one labelled series of a family */
+struct bb_storage;                   /* see storage.h */
+struct bb_storage_ops;
 
 /* ---- per-call context ---------------------------------------------------- */
 

@@ -58,7 +58,8 @@ typedef bb_status (*bb_key_fn)(void *ud, const bb_api_key *key);
 typedef bb_status (*bb_migration_fn)(void *ud, const bb_migration_info *m);
 typedef bb_status (*bb_record_fn)(void *ud, const bb_record *rec);
 /* Import pulls records: fill *rec and return BB_OK, or BB_NOT_FOUND at the end,
- * or an error (which aborts and rolls back the import). */
+ * or an error (which aborts and rolls back the import).  The strings *rec
+ * points at belong to the source and stay valid only until the next call. */
 typedef bb_status (*bb_record_source)(void *ud, bb_record *rec, bb_error *err);
 
 /* A change hook for cross-instance real time (PostgreSQL LISTEN/NOTIFY). */

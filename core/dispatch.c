@@ -1,0 +1,79 @@
+/*
+ * core/dispatch.c — the pipeline every request goes through.
+ */
+#include "dispatch.h"
+
+#include <string.h>
+
+#include "auth.h"
+#include "handlers.h"
+#include "host.h"
+#include "log.h"
+#include "metrics.h"
+#include "ratelimit.h"
+#include "reply.h"
+#include "router.h"
+
+#define MCP_ROUTE_LABEL "mcp"
+
+static const bb_route mcp_route = { "*", MCP_ROUTE_LABEL, bb_h_mcp, BB_RATE_NONE, 0, "MCP Streamable HTTP" };
+
+enum MHD_Result bb_dispatch(bb_req *req)
+{
+    char allow[64];
+    enum MHD_Result answered;
+
+    if (req->body_too_large)
+        return bb_reply_error(req, 413, "PAYLOAD_TOO_LARGE", "request body is larger than server.max_body",
+                              json_pack("{s:I}", "max_bytes", (json_int_t)bb_settings_now(req->srv)->max_body));
+    if (strcmp(req->path, req->srv->mcp_path) == 0) {
+        req->route = &mcp_route;
+        return bb_h_mcp(req);
+    }
+    switch (bb_route_match(req, allow, sizeof allow)) {
+    case BB_MATCH_NO_PATH:
+        return bb_reply_error(req, 404, "NOT_FOUND", "no such endpoint", json_pack("{s:s}", "path", req->path));
+    case BB_MATCH_NO_METHOD: {
+        struct MHD_Response *r;
+        json_t *body = json_pack("{s:s, s:s, s:{s:s}, s:s}", "error", "method not allowed", "code",
+                                 "METHOD_NOT_ALLOWED", "details", "allow", allow, "request_id", req->request_id);
+        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
+        json_decref(body);
+        if (!text) return MHD_NO;
+        r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+        if (!r) { free(text); return MHD_NO; }
+        MHD_add_response_header(r, "Allow", allow);
+        MHD_add_response_header(r, "Content-Type", "application/json");
+        return bb_reply_queue(req, 405, r);
+    }
+    case BB_MATCH_OK:
+        break;
+    }
+    if ((req->route->flags & BB_ROUTE_AUTH) && !bb_auth_request(req, &answered)) return answered;
+    if (req->route->rate != BB_RATE_NONE && !bb_ratelimit_request(req, req->route->rate, &answered)) return answered;
+    return req->route->handler(req);
+}
+
+void bb_dispatch_done(bb_req *req, enum MHD_RequestTerminationCode toe)
+{
+    static const char *const req_labels[] = { "route", "method", "status", NULL };
+    static const char *const dur_labels[] = { "route", "method", NULL };
+    bb_metric *requests = bb_metric_family(BB_METRIC_COUNTER, "http_requests_total",
+                                           "HTTP requests by route template, method and status", req_labels);
+    bb_metric *duration = bb_metric_family(BB_METRIC_HISTOGRAM, "http_request_duration_seconds",
+                                           "HTTP request duration by route template", dur_labels);
+    const char *route = req->route ? req->route->tmpl : "unmatched";
+    char status[8];
+    snprintf(status, sizeof status, "%u", req->status ? req->status : 0);
+    bb_series_add(bb_metric_series(requests, (const char *const[]){ route, req->method, status }), 1);
+    bb_series_observe(bb_metric_series(duration, (const char *const[]){ route, req->method }),
+                      (double)(bb_now_ms() - req->start_ms) / 1000.0);
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->status == 0)
+        bb_debug("http", "%s %s: connection ended before a response (%d)", req->method, req->path, (int)toe);
+}
+
+void bb_dispatch_shutdown(bb_server *srv)
+{
+    (void)srv;
+    /* The MCP layer registers its stream shutdown here once it exists. */
+}

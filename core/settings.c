@@ -1,0 +1,28 @@
+/*
+ * core/settings.c — the hot-path snapshot of reloadable settings.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "server.h"
+
+bb_settings *bb_settings_build(const bb_cfg *root)
+{
+    static const char *const classes[BB_RATE_N] = { "read", "write", "delete" };
+    bb_settings *s = calloc(1, sizeof *s);
+    if (!s) return NULL;
+    s->root = root;
+    s->max_body = bb_cfg_i64(root, "server.max_body", 1 << 20);
+    s->request_timeout_ms = bb_cfg_i64(root, "server.request_timeout", 30000);
+    for (int i = 0; i < BB_RATE_N; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "ratelimit.%s.per_minute", classes[i]);
+        s->rate[i].per_minute = bb_cfg_i64(root, key, 600);
+        snprintf(key, sizeof key, "ratelimit.%s.burst", classes[i]);
+        s->rate[i].burst = bb_cfg_i64(root, key, 100);
+    }
+    s->auth_cache_ttl_ms = bb_cfg_i64(root, "auth.cache_ttl_ms", 5000);
+    s->idempotency_ttl_s = bb_cfg_i64(root, "idempotency.ttl_s", 86400);
+    s->heartbeat_s = bb_cfg_i64(root, "mcp.heartbeat_s", 15);
+    return s;
+}
