@@ -62,6 +62,13 @@ void bbt_why(char *why, size_t why_len, const char *fmt, ...)
 /* Append " -- last lines of LOG: ..." to why, keeping it NUL-terminated. */
 void bbt_why_append_log(char *why, size_t why_len, const char *log_path);
 
+/* A service picks its port with bbt_free_port() and binds it a moment later;
+ * something else can take the port in between.  Start-ups retry with a new
+ * port this many times when the log (from offset on) says so. */
+enum { BBT_PORT_ATTEMPTS = 3 };
+size_t bbt_file_size(const char *path);
+bool   bbt_log_says_port_taken(const char *log_path, size_t offset);
+
 /* malloc'd "a/b"; NULL on allocation failure. */
 char *bbt_join(const char *a, const char *b);
 

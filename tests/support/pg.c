@@ -208,8 +208,21 @@ bool bbt_pg_start(bbt_pg *pg, char *why, size_t why_len)
     }
     snprintf(pg->conninfo, sizeof pg->conninfo,
              "host=127.0.0.1 port=%d dbname=%s user=%s", pg->port, DB_NAME, DB_USER);
-    if (init_cluster(pg, why, why_len) && launch(pg, why, why_len) &&
-        create_database(pg, why, why_len))
+    if (!init_cluster(pg, why, why_len))
+        goto fail;
+    char *log = bbt_join(pg->dir, "postgres.log");
+    bool up = false;
+    for (int attempt = 1; log && !up; attempt++) {
+        size_t offset = bbt_file_size(log);
+        up = launch(pg, why, why_len);
+        if (up || attempt == BBT_PORT_ATTEMPTS || !bbt_log_says_port_taken(log, offset))
+            break;
+        pg->port = bbt_free_port();
+        snprintf(pg->conninfo, sizeof pg->conninfo,
+                 "host=127.0.0.1 port=%d dbname=%s user=%s", pg->port, DB_NAME, DB_USER);
+    }
+    free(log);
+    if (up && create_database(pg, why, why_len))
         return true;
 fail:
     bbt_pg_destroy(pg);

@@ -118,9 +118,19 @@ bool bbt_redis_start(bbt_redis *r, char *why, size_t why_len)
         bbt_redis_destroy(r);
         return false;
     }
-    snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
-    if (launch(r, why, why_len))
-        return true;
+    char *log = bbt_join(r->dir, "redis.log");
+    for (int attempt = 1; log; attempt++) {
+        snprintf(r->url, sizeof r->url, "redis://127.0.0.1:%d/0", r->port);
+        size_t offset = bbt_file_size(log);
+        if (launch(r, why, why_len)) {
+            free(log);
+            return true;
+        }
+        if (attempt == BBT_PORT_ATTEMPTS || !bbt_log_says_port_taken(log, offset))
+            break;
+        r->port = bbt_free_port();
+    }
+    free(log);
     bbt_redis_destroy(r);
     return false;
 }

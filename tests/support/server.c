@@ -56,6 +56,28 @@ static char *replace_all(const char *text, const char *from, const char *to)
     return out;
 }
 
+/* Pick a free port and write the config for it. */
+static bool configure(bbt_server *s, const char *yaml, char *why, size_t why_len)
+{
+    s->port = bbt_free_port();
+    if (s->port <= 0) {
+        bbt_why(why, why_len, "no free port");
+        return false;
+    }
+    snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", s->port);
+    char port[16];
+    snprintf(port, sizeof port, "%d", s->port);
+    char *with_port = replace_all(yaml, "{{PORT}}", port);
+    char *text = with_port ? replace_all(with_port, "{{DIR}}", s->dir) : NULL;
+    free(with_port);
+    free(s->config_path);
+    s->config_path = text ? bbt_write_file(s->dir, CONFIG_NAME, text) : NULL;
+    free(text);
+    if (!s->config_path)
+        bbt_why(why, why_len, "cannot write %s/%s", s->dir, CONFIG_NAME);
+    return s->config_path != NULL;
+}
+
 /* Start the process and poll /healthz. */
 static bool launch(bbt_server *s, char *why, size_t why_len)
 {
@@ -120,27 +142,24 @@ bool bbt_server_start(bbt_server *s, const char *yaml, char *why, size_t why_len
     }
     free(bin);
 
-    s->port = bbt_free_port();
     s->dir = bbt_tempdir("server");
-    if (s->port <= 0 || !s->dir) {
-        bbt_why(why, why_len, "no free port or temp dir");
+    char *log = s->dir ? bbt_join(s->dir, LOG_NAME) : NULL;
+    if (!log) {
+        bbt_why(why, why_len, "no temp dir");
         goto fail;
     }
-    snprintf(s->base_url, sizeof s->base_url, "http://127.0.0.1:%d", s->port);
-
-    char port[16];
-    snprintf(port, sizeof port, "%d", s->port);
-    char *with_port = replace_all(yaml, "{{PORT}}", port);
-    char *text = with_port ? replace_all(with_port, "{{DIR}}", s->dir) : NULL;
-    free(with_port);
-    s->config_path = text ? bbt_write_file(s->dir, CONFIG_NAME, text) : NULL;
-    free(text);
-    if (!s->config_path) {
-        bbt_why(why, why_len, "cannot write %s/%s", s->dir, CONFIG_NAME);
-        goto fail;
+    for (int attempt = 1;; attempt++) {
+        size_t offset = bbt_file_size(log);
+        if (!configure(s, yaml, why, why_len))
+            break;
+        if (launch(s, why, why_len)) {
+            free(log);
+            return true;
+        }
+        if (attempt == BBT_PORT_ATTEMPTS || !bbt_log_says_port_taken(log, offset))
+            break;
     }
-    if (launch(s, why, why_len))
-        return true;
+    free(log);
 fail:
     bbt_server_destroy(s);
     return false;

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -53,6 +54,21 @@ void bbt_why_append_log(char *why, size_t why_len, const char *log_path)
     if (used < why_len)
         snprintf(why + used, why_len - used, " -- last lines of %s:\n%s", log_path, tail);
     free(log);
+}
+
+size_t bbt_file_size(const char *path)
+{
+    struct stat st;
+    return path && stat(path, &st) == 0 ? (size_t)st.st_size : 0;
+}
+
+bool bbt_log_says_port_taken(const char *log_path, size_t offset)
+{
+    size_t len = 0;
+    char *log = bbt_read_file(log_path, &len);
+    bool taken = log && offset <= len && strstr(log + offset, "Address already in use");
+    free(log);
+    return taken;
 }
 
 char *bbt_which(const char *name)
