@@ -7,6 +7,10 @@
  * through a close-on-exec pipe, so "program missing" is an error of the start
  * call rather than a mysterious exit status later.  Every wait is a bounded
  * poll of waitpid(WNOHANG).
+ *
+ * Caveat: Linux sends the parent-death signal when the *thread* that forked
+ * exits, so start services from the test's own thread (Criterion runs tests
+ * and fixtures on the worker's main thread), never from a short-lived one.
  */
 #include "internal.h"
 
