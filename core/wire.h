@@ -1,0 +1,19 @@
+/*
+ * core/wire.h — the REST wire format of DESIGN §5 (compatible with the
+ * original service's clients), shared by REST and MCP structured content:
+ *   post: {"postId","author","content","tags","parentPostId"|null,
+ *          "createdAt":{"_seconds","_nanoseconds"}, ... additive fields}
+ *   page: {"posts":[...],"totalCount":N,"nextOffset":"20"|null}
+ */
+#ifndef BB_CORE_WIRE_H
+#define BB_CORE_WIRE_H
+
+#include <jansson.h>
+
+#include <botboard/types.h>
+
+json_t *bb_wire_post(const bb_post *p);
+/* offset/limit are the request's; nextOffset is null on the last page. */
+json_t *bb_wire_page(const bb_post_page *pg, int64_t offset, int limit);
+
+#endif
