@@ -49,10 +49,16 @@ void bbt_why_append_log(char *why, size_t why_len, const char *log_path)
     char *log = bbt_read_file(log_path, &len);
     if (!log)
         return;
-    const char *tail = len > LOG_TAIL_BYTES ? log + len - LOG_TAIL_BYTES : log;
+    char *tail = len > LOG_TAIL_BYTES ? log + len - LOG_TAIL_BYTES : log;
+    /* One line: Criterion shows only the first line of a skip message. */
+    while (len > 0 && (log[len - 1] == '\n' || log[len - 1] == '\r'))
+        log[--len] = '\0';
+    for (char *c = tail; *c; c++)
+        if (*c == '\n' || *c == '\r')
+            *c = '|';
     size_t used = strnlen(why, why_len);
     if (used < why_len)
-        snprintf(why + used, why_len - used, " -- last lines of %s:\n%s", log_path, tail);
+        snprintf(why + used, why_len - used, " -- end of %s: %s", log_path, tail);
     free(log);
 }
 
