@@ -125,4 +125,15 @@ void bbt_redis_destroy(bbt_redis *r);
 /* Run one redis command line via redis-cli against it; stdout malloc'd. */
 char *bbt_redis_cli(bbt_redis *r, const char *const args[]);
 
+/* ---- additions (after the API was fixed) -------------------------------- */
+
+/* bbt_http() with its own total timeout.  When the timeout hits after the
+ * status line arrived, the response so far is returned with its status (how
+ * a test reads the start of an endless stream such as SSE). */
+bool  bbt_http_timeout(const char *method, const char *url, const char *const headers[],
+                       const char *body, size_t body_len, int timeout_ms, bbt_response *r);
+/* bbt_botboard_cli() that feeds `input` to the command's stdin (import). */
+int   bbt_botboard_cli_input(const char *config_path, const char *const args[],
+                             const char *input, size_t input_len, char **out, char **err_out);
+
 #endif
