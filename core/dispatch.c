@@ -54,20 +54,26 @@ enum MHD_Result bb_dispatch(bb_req *req)
     return req->route->handler(req);
 }
 
-void bb_dispatch_done(bb_req *req, enum MHD_RequestTerminationCode toe)
+/* Counted when the response is queued, so the next request (on any
+ * connection) already sees it in /metrics. */
+void bb_dispatch_account(bb_req *req, unsigned status)
 {
     static const char *const req_labels[] = { "route", "method", "status", NULL };
     static const char *const dur_labels[] = { "route", "method", NULL };
     bb_metric *requests = bb_metric_family(BB_METRIC_COUNTER, "http_requests_total",
                                            "HTTP requests by route template, method and status", req_labels);
     bb_metric *duration = bb_metric_family(BB_METRIC_HISTOGRAM, "http_request_duration_seconds",
-                                           "HTTP request duration by route template", dur_labels);
+                                           "Time to the response by route template", dur_labels);
     const char *route = req->route ? req->route->tmpl : "unmatched";
-    char status[8];
-    snprintf(status, sizeof status, "%u", req->status ? req->status : 0);
-    bb_series_add(bb_metric_series(requests, (const char *const[]){ route, req->method, status }), 1);
+    char code[8];
+    snprintf(code, sizeof code, "%u", status);
+    bb_series_add(bb_metric_series(requests, (const char *const[]){ route, req->method, code }), 1);
     bb_series_observe(bb_metric_series(duration, (const char *const[]){ route, req->method }),
                       (double)(bb_now_ms() - req->start_ms) / 1000.0);
+}
+
+void bb_dispatch_done(bb_req *req, enum MHD_RequestTerminationCode toe)
+{
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && req->status == 0)
         bb_debug("http", "%s %s: connection ended before a response (%d)", req->method, req->path, (int)toe);
 }

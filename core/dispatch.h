@@ -9,6 +9,8 @@
 #include "server.h"
 
 enum MHD_Result bb_dispatch(bb_req *req);
+/* Request metrics, when a response is queued. */
+void bb_dispatch_account(bb_req *req, unsigned status);
 void bb_dispatch_done(bb_req *req, enum MHD_RequestTerminationCode toe);
 /* Called once when shutdown starts: end long-lived streams. */
 void bb_dispatch_shutdown(bb_server *srv);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "dispatch.h"
 #include "log.h"
 
 enum MHD_Result bb_reply_queue(bb_req *req, unsigned status, struct MHD_Response *resp)
@@ -23,6 +24,7 @@ enum MHD_Result bb_reply_queue(bb_req *req, unsigned status, struct MHD_Response
         MHD_add_response_header(resp, "X-RateLimit-Reset", v);
     }
     req->status = status;
+    bb_dispatch_account(req, status);
     ret = MHD_queue_response(req->conn, status, resp);
     MHD_destroy_response(resp);
     return ret;

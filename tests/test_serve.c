@@ -1,0 +1,190 @@
+/*
+ * tests/test_serve.c — the real botboard binary, end to end, on test-only
+ * plugins: health, readiness, metrics, graceful shutdown during a slow
+ * request, CLI exit codes.
+ */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <pthread.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "bbtest.h"
+
+#define FAKE_CONFIG \
+    "server:\n  listen: 127.0.0.1:{{PORT}}\n  shutdown_grace_ms: 5000\n" \
+    "plugins:\n  path: [\"" BB_ABS_BUILDDIR "/tests/plugins/.libs\"]\n" \
+    "storage:\n  backend: fake\n  fake:\n    health_delay_ms: %d\n    health_fail: %s\n" \
+    "session:\n  backend: fake\nupstream:\n  backend: fake\n" \
+    "bootstrap:\n  key_file: dev.key\nlogging:\n  format: json\n"
+
+static void start(bbt_server *s, int delay_ms, bool fail)
+{
+    char yaml[2048], why[4096];
+    snprintf(yaml, sizeof yaml, FAKE_CONFIG, delay_ms, fail ? "true" : "false");
+    if (!bbt_server_start(s, yaml, why, sizeof why)) cr_assert_fail("botboard did not start: %s", why);
+}
+
+static bbt_response get(bbt_server *s, const char *path)
+{
+    char url[256];
+    bbt_response r;
+    snprintf(url, sizeof url, "%s%s", s->base_url, path);
+    cr_assert(bbt_http("GET", url, NULL, NULL, 0, &r));
+    return r;
+}
+
+Test(serve, healthz_readyz_metrics)
+{
+    bbt_server s;
+    bbt_response r;
+    char *rid;
+    start(&s, 0, false);
+    r = get(&s, "/healthz");
+    cr_expect_eq(r.status, 200);
+    cr_expect_str_eq(r.body, "{\"status\":\"ok\"}");
+    rid = bbt_header(&r, "X-Request-ID");
+    cr_expect_not_null(rid);
+    free(rid);
+    bbt_response_free(&r);
+
+    r = get(&s, "/readyz");
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    cr_expect_not_null(strstr(r.body, "\"status\":\"ready\""), "%s", r.body);
+    cr_expect_not_null(strstr(r.body, "\"storage\":{"), "%s", r.body);
+    cr_expect_not_null(strstr(r.body, "\"plugin\":\"fake\""), "%s", r.body);
+    bbt_response_free(&r);
+
+    r = get(&s, "/no/such/thing");
+    cr_expect_eq(r.status, 404);
+    cr_expect_not_null(strstr(r.body, "\"code\":\"NOT_FOUND\""), "%s", r.body);
+    bbt_response_free(&r);
+
+    r = get(&s, "/metrics");
+    cr_expect_eq(r.status, 200);
+    cr_expect_not_null(strstr(r.body, "botboard_build_info{version=\""), "%s", r.body);
+    cr_expect_not_null(strstr(r.body, "botboard_uptime_seconds "), "%s", r.body);
+    cr_expect_not_null(strstr(r.body, "botboard_http_requests_total{route=\"/healthz\",method=\"GET\",status=\"200\"} "), "%s", r.body);
+    cr_expect_not_null(strstr(r.body, "botboard_http_requests_total{route=\"unmatched\",method=\"GET\",status=\"404\"} 1"), "%s", r.body);
+    cr_expect_not_null(strstr(r.body, "botboard_http_request_duration_seconds_bucket{route=\"/readyz\",method=\"GET\",le=\"+Inf\"} 1"), "%s", r.body);
+    cr_expect_null(strstr(r.body, "/no/such/thing"), "raw path used as a label");
+    bbt_response_free(&r);
+    cr_expect_eq(bbt_server_stop(&s), 0);
+    bbt_server_destroy(&s);
+}
+
+Test(serve, client_request_id_is_kept_or_replaced)
+{
+    bbt_server s;
+    bbt_response r;
+    char url[256], *rid;
+    const char *good[] = { "X-Request-ID: my-trace.42", NULL }, *bad[] = { "X-Request-ID: has spaces/slash", NULL };
+    start(&s, 0, false);
+    snprintf(url, sizeof url, "%s/healthz", s.base_url);
+    cr_assert(bbt_http("GET", url, good, NULL, 0, &r));
+    rid = bbt_header(&r, "X-Request-ID");
+    cr_expect_str_eq(rid, "my-trace.42");
+    free(rid);
+    bbt_response_free(&r);
+    cr_assert(bbt_http("GET", url, bad, NULL, 0, &r));
+    rid = bbt_header(&r, "X-Request-ID");
+    cr_assert_not_null(rid);
+    cr_expect_str_neq(rid, "has spaces/slash");
+    cr_expect_eq(strlen(rid), 26);
+    free(rid);
+    bbt_response_free(&r);
+    bbt_server_destroy(&s);
+}
+
+Test(serve, readyz_is_503_when_a_plugin_is_down)
+{
+    bbt_server s;
+    bbt_response r;
+    start(&s, 0, true);
+    r = get(&s, "/readyz");
+    cr_expect_eq(r.status, 503, "%s", r.body);
+    cr_expect_not_null(strstr(r.body, "fake dependency is down"), "%s", r.body);
+    bbt_response_free(&r);
+    r = get(&s, "/healthz");   /* liveness does not call dependencies */
+    cr_expect_eq(r.status, 200);
+    bbt_response_free(&r);
+    bbt_server_destroy(&s);
+}
+
+typedef struct slow_call { bbt_server *s; bbt_response r; } slow_call;
+
+static void *slow_readyz(void *arg)
+{
+    slow_call *c = arg;
+    char url[256];
+    snprintf(url, sizeof url, "%s/readyz", c->s->base_url);
+    bbt_http("GET", url, NULL, NULL, 0, &c->r);
+    return NULL;
+}
+
+Test(serve, sigterm_lets_a_slow_request_finish_then_exits_0, .timeout = 30)
+{
+    bbt_server s;
+    pthread_t t;
+    slow_call c = { &s, { 0 } };
+    bbt_response m;
+    start(&s, 1500, false);
+    cr_assert_eq(pthread_create(&t, NULL, slow_readyz, &c), 0);
+    /* Wait until the slow request is being served: in_flight counts it. */
+    for (int i = 0; i < 500; i++) {
+        m = get(&s, "/metrics");
+        bool busy = strstr(m.body, "botboard_http_in_flight 2") != NULL;
+        bbt_response_free(&m);
+        if (busy) break;
+        struct timespec ts = { 0, 5 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    bbt_proc_signal(&s.proc, SIGTERM);
+    pthread_join(t, NULL);
+    cr_expect_eq(c.r.status, 200, "slow request was cut off: %ld %s", c.r.status, c.r.body);
+    bbt_response_free(&c.r);
+    cr_assert(bbt_proc_wait(&s.proc, 10000), "did not exit after SIGTERM");
+    cr_expect_eq(s.proc.exit_status, 0);
+    bbt_server_destroy(&s);
+}
+
+Test(serve, dev_bootstrap_writes_a_0600_key_file_once)
+{
+    bbt_server s;
+    char path[600];
+    struct stat st;
+    char *log;
+    start(&s, 0, false);
+    snprintf(path, sizeof path, "%s/dev.key", s.dir);
+    cr_assert_eq(stat(path, &st), 0, "no key file at %s", path);
+    cr_expect_eq(st.st_mode & 0777, 0600);
+    log = bbt_read_file(s.proc.log_path, NULL);
+    cr_assert_not_null(log);
+    cr_expect_not_null(strstr(log, path), "key file path not logged");
+    cr_expect_null(strstr(log, "bbk_A"), "a key leaked into the log");
+    free(log);
+    bbt_server_destroy(&s);
+}
+
+Test(serve, cli_exit_codes)
+{
+    char *dir = bbt_tempdir("cli"), *cfg, *out = NULL, *err = NULL;
+    const char *check[] = { "check-config", NULL }, *bogus[] = { "frobnicate", NULL }, *ver[] = { "version", NULL };
+    cr_assert_not_null(dir);
+    cfg = bbt_write_file(dir, "bad.yaml", "server:\n  threads: lots\n");
+    cr_expect_eq(bbt_botboard_cli(cfg, check, &out, &err), 2);
+    cr_expect_not_null(strstr(err, "bad.yaml:2:3: server.threads must be a whole number, not 'lots'"), "%s", err);
+    free(out); free(err);
+    cr_expect_eq(bbt_botboard_cli(cfg, bogus, &out, &err), 2);
+    cr_expect_not_null(strstr(err, "unknown command 'frobnicate'"), "%s", err);
+    free(out); free(err);
+    cr_expect_eq(bbt_botboard_cli(NULL, ver, &out, &err), 0);
+    cr_expect_not_null(strstr(out, "botboard "), "%s", out);
+    free(out); free(err);
+    free(cfg);
+    bbt_rmtree(dir);
+    free(dir);
+}
