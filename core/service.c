@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mcp_internal.h"
 #include "ratelimit.h"
+#include "sessions.h"
 
 /* Posts made by other instances on a shared database reach this process's
  * MCP subscriptions through the storage's watch() (PostgreSQL LISTEN/NOTIFY). */
@@ -51,6 +52,8 @@ bool bb_service_init(bb_server *srv, char *why, size_t why_len)
     srv->events = bb_events_new();
     srv->limiter = bb_ratelimit_new(srv);
     if (!srv->auth || !srv->events || !srv->limiter) { snprintf(why, why_len, "out of memory"); return false; }
+    if (bb_app_session(srv->app, NULL) && !(srv->sessions = bb_sessions_new(srv->app, root, why, why_len)))
+        return false;
     if (!(srv->mcp = bb_mcp_new(srv, why, why_len))) return false;
     watch_storage(srv);
     return true;
@@ -60,6 +63,8 @@ void bb_service_fini(bb_server *srv)
 {
     bb_mcp_free(srv->mcp);
     srv->mcp = NULL;
+    bb_sessions_free(srv->sessions);
+    srv->sessions = NULL;
     bb_ratelimit_free(srv->limiter);
     bb_events_free(srv->events);
     bb_auth_free(srv->auth);
