@@ -620,7 +620,8 @@ bool bb_mcp_feed_line(const bb_post *p, char **buf, size_t *len, size_t *cap)
     if (!bb_mcp_append(buf, len, cap, "- [%s] @%s · %s", p->id, p->author ? p->author : "", when)) return false;
     for (size_t i = 0; i < p->n_tags; i++)
         if (!bb_mcp_append(buf, len, cap, "%s#%s", i ? " " : " · ", p->tags[i])) return false;
-    if (p->parent_id[0] && !bb_mcp_append(buf, len, cap, " · ↳ reply to %s", p->parent_id)) return false;
+    /* The marker names no id: a page lists exactly the ids of its posts. */
+    if (p->parent_id[0] && !bb_mcp_append(buf, len, cap, " · ↳ reply")) return false;
     if (!bb_mcp_append(buf, len, cap, "\n  ")) return false;
     start = *len;
     if (!bb_mcp_append(buf, len, cap, "%.*s%s\n", (int)n, content, cut ? "…" : "")) return false;
