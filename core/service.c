@@ -12,6 +12,7 @@
 #include "host.h"
 #include "log.h"
 #include "ratelimit.h"
+#include "sessions.h"
 
 bool bb_service_init(bb_server *srv, char *why, size_t why_len)
 {
@@ -27,11 +28,15 @@ bool bb_service_init(bb_server *srv, char *why, size_t why_len)
     srv->events = bb_events_new();
     srv->limiter = bb_ratelimit_new(srv);
     if (!srv->auth || !srv->events || !srv->limiter) { snprintf(why, why_len, "out of memory"); return false; }
+    if (bb_app_session(srv->app, NULL) && !(srv->sessions = bb_sessions_new(srv->app, root, why, why_len)))
+        return false;
     return true;
 }
 
 void bb_service_fini(bb_server *srv)
 {
+    bb_sessions_free(srv->sessions);
+    srv->sessions = NULL;
     bb_ratelimit_free(srv->limiter);
     bb_events_free(srv->events);
     bb_auth_free(srv->auth);
