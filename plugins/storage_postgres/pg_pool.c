@@ -50,6 +50,19 @@ static void bump(pg_pool *p, bb_series *s)
     if (s) p->store->api->add(s, 1);
 }
 
+/* libpq prints server notices to stderr by default; a plugin never prints,
+ * so they go to the host's log at debug level. */
+static void notice_to_log(void *arg, const char *message)
+{
+    pg_store *s = arg;
+    char line[256];
+    size_t n = 0;
+    if (!s->api->log_enabled(s->host, BB_LOG_DEBUG)) return;
+    while (message[n] && message[n] != '\n' && n + 1 < sizeof line) { line[n] = message[n]; n++; }
+    line[n] = '\0';
+    s->api->log(s->host, BB_LOG_DEBUG, NULL, "server notice: %s", line);
+}
+
 PGconn *pg_connect(pg_store *s, bb_error *err)
 {
     char timeout[24], line[200];
@@ -71,6 +84,7 @@ PGconn *pg_connect(pg_store *s, bb_error *err)
         PQfinish(pg);
         return NULL;
     }
+    PQsetNoticeProcessor(pg, notice_to_log, s);
     return pg;
 }
 
