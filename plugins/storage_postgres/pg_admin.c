@@ -192,7 +192,8 @@ static bb_status key_revoke_body(pg_store *s, pg_conn *c, const bb_call *call, i
 
 bb_status pg_key_revoke(pg_store *s, const bb_call *call, const char *id, int64_t when_ms, bb_error *err)
 {
-    revoke_ctx ctx = { id, when_ms };
+    revoke_ctx ctx = { id, when_ms > 0 ? when_ms : s->api->wall_ms() };
+    if (!id) return bb_fail(err, BB_INVALID, "key", "key_revoke needs an id");
     return pg_run(s, call, &op_key_revoke, key_revoke_body, &ctx, err);
 }
 

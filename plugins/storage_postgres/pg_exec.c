@@ -26,7 +26,7 @@ static int64_t now_ms(pg_store *s) { return s->api->now_ms(); }
 static void count_error(pg_store *s, const char *code)
 {
     const char *labels[] = { code, NULL };
-    bb_series *e = s->api->series(s->m.errors, labels);
+    bb_series *e = s->api->series(s->m.sqlstate_errors, labels);
     if (e) s->api->add(e, 1);
 }
 
@@ -230,17 +230,29 @@ static bb_status run_once(pg_store *s, pg_conn *c, const bb_call *call, const pg
     return st;
 }
 
-bb_status pg_run(pg_store *s, const bb_call *call, const pg_op *op, pg_body_fn body, void *ud, bb_error *err)
+static void count_outcome(pg_store *s, const pg_op *op, bb_status st, int64_t t0)
 {
-    const char *labels[] = { op->name, NULL };
-    int max = (op->flags & PG_OP_NO_RETRY) ? 1 : s->retry_max_attempts;
+    const char *labels[] = { "postgres", op->name, NULL };
+    const char *elabels[] = { "postgres", op->name, bb_status_name(st), NULL };
     bb_series *dur = s->api->series(s->m.query_seconds, labels);
+    if (dur) s->api->observe(dur, (double)(now_ms(s) - t0) / 1000.0);
+    if (st != BB_OK) {
+        bb_series *e = s->api->series(s->m.errors, elabels);
+        if (e) s->api->add(e, 1);
+    }
+}
+
+static bb_status attempt_loop(pg_store *s, const bb_call *call, const pg_op *op, pg_body_fn body, void *ud,
+                              bb_error *err)
+{
+    const char *labels[] = { "postgres", op->name, NULL };
+    int max = (op->flags & PG_OP_NO_RETRY) ? 1 : s->retry_max_attempts;
     for (int attempt = 1;; attempt++) {
         pg_conn *c = NULL;
         bool retryable = false;
         const char *reason;
         bb_status st;
-        int64_t t0 = now_ms(s), pause;
+        int64_t pause;
         bb_error_clear(err);
         switch (pg_pool_checkout(&s->pool, call, op->name, &c, err)) {
         case PG_CHECKOUT_EXHAUSTED:
@@ -254,31 +266,38 @@ bb_status pg_run(pg_store *s, const bb_call *call, const pg_op *op, pg_body_fn b
         case PG_CHECKOUT_OK:
         default:
             st = run_once(s, c, call, op, attempt, body, ud, &retryable, err);
-            reason = c->lost ? "connection" : c->sqlstate[0] ? c->sqlstate : "other";
-            if (dur) s->api->observe(dur, (double)(now_ms(s) - t0) / 1000.0);
+            reason = c->lost ? "connection lost" : c->sqlstate[0] ? c->sqlstate : "other";
             pg_pool_checkin(&s->pool, c);
             break;
         }
         if (st == BB_OK || !retryable) return st;
         if (attempt >= max) {
-            const char *gl[] = { op->name, NULL };
-            bb_series *g = s->api->series(s->m.giveups, gl);
+            bb_series *g = s->api->series(s->m.giveups, labels);
             if (g) s->api->add(g, 1);
             s->api->log(s->host, BB_LOG_WARN, call, "%s: giving up after %d attempts: %s", op->name, attempt, err->msg);
             return bb_fail(err, BB_UNAVAILABLE, NULL, "database unavailable (%d attempts): %.180s", attempt, err->msg);
         }
         pause = pg_backoff_ms(s, attempt, s->retry_base_ms, s->retry_max_ms);
         if (!pg_sleep_within(s, call, pause)) {
+            bb_series *g = s->api->series(s->m.giveups, labels);
+            if (g) s->api->add(g, 1);
             s->api->log(s->host, BB_LOG_WARN, call, "%s: deadline reached before retry %d: %s", op->name, attempt + 1,
                         err->msg);
             return bb_fail(err, BB_UNAVAILABLE, NULL, "database unavailable before the deadline: %.190s", err->msg);
         }
         {
-            const char *rl[] = { op->name, reason, NULL };
-            bb_series *r = s->api->series(s->m.retries, rl);
+            bb_series *r = s->api->series(s->m.retries, labels);
             if (r) s->api->add(r, 1);
         }
         s->api->log(s->host, BB_LOG_INFO, call, "%s: retry %d after %lld ms (%s): %s", op->name, attempt + 1,
                     (long long)pause, reason, err->msg);
     }
+}
+
+bb_status pg_run(pg_store *s, const bb_call *call, const pg_op *op, pg_body_fn body, void *ud, bb_error *err)
+{
+    int64_t t0 = now_ms(s);
+    bb_status st = attempt_loop(s, call, op, body, ud, err);
+    count_outcome(s, op, st, t0);
+    return st;
 }

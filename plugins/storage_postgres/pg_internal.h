@@ -128,7 +128,8 @@ typedef struct pg_metrics {
     bb_series *checkout_wait;
     bb_series *opened, *closed, *failed;
     bb_series *leaks;
-    bb_metric *query_seconds, *errors, *retries, *giveups;
+    bb_metric *query_seconds, *errors, *retries, *giveups;   /* {backend, op[, code]}: shared with storage_sqlite */
+    bb_metric *sqlstate_errors;                               /* {sqlstate}: PostgreSQL's own codes */
     bb_series *notify_received;
 } pg_metrics;
 

@@ -42,7 +42,7 @@ static const migration migrations[] = {
        * them queryable and holds only live posts' tags. */
       "CREATE TABLE posts ("
       "  id         text COLLATE \"C\" PRIMARY KEY,"
-      "  team       text COLLATE \"C\" NOT NULL,"
+      "  team       text COLLATE \"C\" NOT NULL REFERENCES teams (name),"
       "  author     text COLLATE \"C\" NOT NULL,"
       "  content    text NOT NULL,"
       "  tags       text[] NOT NULL DEFAULT '{}',"

@@ -70,9 +70,10 @@ static void register_metrics(pg_store *s)
     const bb_host_api *a = s->api;
     bb_host *h = s->host;
     bb_metric *m;
-    static const char *const op_label[] = { "op", NULL };
-    static const char *const code_label[] = { "code", NULL };
-    static const char *const retry_labels[] = { "op", "reason", NULL };
+    /* The family names and labels are the same for every storage backend. */
+    static const char *const op_labels[] = { "backend", "op", NULL };
+    static const char *const err_labels[] = { "backend", "op", "code", NULL };
+    static const char *const state_label[] = { "sqlstate", NULL };
 #define GAUGE(field, name, help) \
     do { m = a->metric(h, BB_METRIC_GAUGE, name, help, NULL); s->m.field = m ? a->series(m, NULL) : NULL; } while (0)
 #define COUNTER(field, name, help) \
@@ -90,11 +91,16 @@ static void register_metrics(pg_store *s)
 #undef GAUGE
 #undef COUNTER
     s->m.query_seconds = a->metric(h, BB_METRIC_HISTOGRAM, "storage_query_duration_seconds",
-                                   "Storage operation duration (one attempt)", op_label);
-    s->m.errors = a->metric(h, BB_METRIC_COUNTER, "storage_errors_total", "Storage errors by SQLSTATE or kind", code_label);
-    s->m.retries = a->metric(h, BB_METRIC_COUNTER, "storage_retries_total", "Storage operations retried", retry_labels);
-    s->m.giveups = a->metric(h, BB_METRIC_COUNTER, "storage_retry_giveups_total",
-                             "Storage operations that failed after their last retry", op_label);
+                                   "Storage operation duration, including retries", op_labels);
+    s->m.errors = a->metric(h, BB_METRIC_COUNTER, "storage_errors_total",
+                            "Storage operations that failed, by status code", err_labels);
+    s->m.retries = a->metric(h, BB_METRIC_COUNTER, "storage_retries_total",
+                             "Storage operations retried after a transient failure", op_labels);
+    s->m.giveups = a->metric(h, BB_METRIC_COUNTER, "storage_retry_give_ups_total",
+                             "Storage operations that failed after spending their retries", op_labels);
+    s->m.sqlstate_errors = a->metric(h, BB_METRIC_COUNTER, "storage_pg_errors_total",
+                                     "PostgreSQL errors by SQLSTATE (connection, deadline, pool_timeout for the rest)",
+                                     state_label);
 }
 
 static void pg_destroy(bb_storage *self)

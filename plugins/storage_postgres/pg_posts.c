@@ -110,7 +110,7 @@ static bb_status create_body(pg_store *s, pg_conn *c, const bb_call *call, int a
     bb_status st;
     *ctx->replayed = false;
     bb_post_clear(ctx->out);   /* a retried attempt starts afresh */
-    if (ctx->idem && ctx->idem->key && ctx->idem->key[0]) {
+    if (ctx->idem) {
         bool claimed = false;
         if ((st = claim_key(s, c, call, ctx, &claimed, err)) != BB_OK || !claimed) return st;
     }
@@ -152,6 +152,7 @@ static bb_status create_body(pg_store *s, pg_conn *c, const bb_call *call, int a
         st = pg_exec(s, c, call, ST_POST_INSERT, vals, NULL, NULL, &r, err);
         PQclear(r);
         if (st == BB_CONFLICT) st = bb_fail(err, BB_CONFLICT, "postId", "post id '%s' already exists", p->id);
+        else if (st == BB_NOT_FOUND) st = bb_fail(err, BB_NOT_FOUND, "team", "team '%s' does not exist", p->team);
     }
     if (st == BB_OK && p->n_tags) {
         const char *vals[4] = { p->team, created, p->id, tags };
@@ -179,6 +180,10 @@ bb_status pg_post_create(pg_store *s, const bb_call *call, const bb_post *post, 
     bool dummy = false;
     create_ctx ctx = { post, idem, out, replayed ? replayed : &dummy };
     bb_status st;
+    if (!post || !out || !post->id[0] || !post->team[0] || !post->author)
+        return bb_fail(err, BB_INVALID, NULL, "post_create needs id, team and author");
+    if (idem && (!idem->key || !idem->key[0]))
+        return bb_fail(err, BB_INVALID, "Idempotency-Key", "empty idempotency key");
     memset(out, 0, sizeof *out);
     st = pg_run(s, call, &op_create, create_body, &ctx, err);
     if (st != BB_OK) bb_post_clear(out);   /* a failed attempt may have filled it before rolling back */
@@ -204,6 +209,7 @@ static bb_status get_body(pg_store *s, pg_conn *c, const bb_call *call, int atte
 bb_status pg_post_get(pg_store *s, const bb_call *call, const char *team, const char *id, bb_post *out, bb_error *err)
 {
     get_ctx ctx = { team, id, out };
+    if (!team || !id || !out) return bb_fail(err, BB_INVALID, NULL, "post_get needs team and id");
     memset(out, 0, sizeof *out);
     return pg_run(s, call, &op_get, get_body, &ctx, err);
 }
@@ -246,6 +252,7 @@ bb_status pg_post_list(pg_store *s, const bb_call *call, const bb_post_query *q,
 {
     list_ctx ctx = { q, out };
     bb_status st;
+    if (!q || !out || !q->team) return bb_fail(err, BB_INVALID, NULL, "post_list needs a team");
     memset(out, 0, sizeof *out);
     if (q->limit < 1 || q->limit > 100) return bb_fail(err, BB_INVALID, "limit", "limit must be 1..100");
     if (q->offset < 0) return bb_fail(err, BB_INVALID, "offset", "offset must be >= 0");
@@ -279,7 +286,8 @@ static bb_status delete_body(pg_store *s, pg_conn *c, const bb_call *call, int a
 bb_status pg_post_delete(pg_store *s, const bb_call *call, const char *team, const char *id, int64_t when_ms,
                          bb_error *err)
 {
-    delete_ctx ctx = { team, id, when_ms };
+    delete_ctx ctx = { team, id, when_ms > 0 ? when_ms : s->api->wall_ms() };
+    if (!team || !id) return bb_fail(err, BB_INVALID, NULL, "post_delete needs team and id");
     return pg_run(s, call, &op_delete, delete_body, &ctx, err);
 }
 
@@ -324,7 +332,11 @@ bb_status pg_distinct(pg_store *s, const bb_call *call, const char *team, bb_dis
     bb_status st;
     *out = NULL;
     *n_out = 0;
+    if (!team) return bb_fail(err, BB_INVALID, NULL, "distinct needs a team");
+    if (field != BB_DISTINCT_TAG && field != BB_DISTINCT_AUTHOR)
+        return bb_fail(err, BB_INVALID, "field", "distinct: unknown field");
     if (limit <= 0) return BB_OK;
+    if (ctx.limit > 1000) ctx.limit = 1000;
     st = pg_run(s, call, &op_distinct, distinct_body, &ctx, err);
     if (st != BB_OK) {
         bb_strv_free(*out, *n_out);

@@ -91,7 +91,7 @@ static const Oid list_types[7] = { TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, 
 #define W_AUTHOR   " AND p.author = $2"
 #define W_THREAD   " AND p.thread_id = $4"
 #define W_MENTIONS " AND (strpos(p.content, '@' || $5) > 0 OR EXISTS (SELECT 1 FROM posts par " \
-                   "WHERE par.id = p.parent_id AND par.author = $5))"
+                   "WHERE par.id = p.parent_id AND par.team = $1 AND par.author = $5 AND par.deleted_ms = 0))"
 #define ORDER_DESC " ORDER BY p.created_ms DESC, p.id DESC LIMIT $6 OFFSET $7"
 #define ORDER_ASC  " ORDER BY p.created_ms, p.id LIMIT $6 OFFSET $7"
 
