@@ -35,6 +35,9 @@ typedef struct bb_settings {
     int64_t idempotency_ttl_s;
     int64_t heartbeat_s;
     const bb_cfg *root;           /* the config this snapshot came from */
+    /* The snapshot this one replaced: a request in flight may still read
+     * it, so retired snapshots are kept (one per reload) and freed at exit. */
+    struct bb_settings *retired;
 } bb_settings;
 
 /* The authenticated caller of a request. */

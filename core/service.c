@@ -38,7 +38,10 @@ void bb_service_fini(bb_server *srv)
     srv->limiter = NULL;
     srv->events = NULL;
     srv->auth = NULL;
-    /* Settings snapshots are retired with the app's configs; the current one: */
-    free((void *)atomic_load(&srv->settings));
+    /* The current settings snapshot and every one it replaced. */
+    for (bb_settings *s = (bb_settings *)atomic_load(&srv->settings), *next; s; s = next) {
+        next = s->retired;
+        free(s);
+    }
     atomic_store(&srv->settings, NULL);
 }
