@@ -52,7 +52,7 @@ static void wait_blocked(PGconn *side, int n)
         if (strcmp(v, want) == 0) break;
         pgfx_sleep_ms(10);
     }
-    cr_assert_str_eq(v, want, "plugin queries waiting on the lock");
+    cr_assert_str_eq(v, want, "plugin queries waiting on the lock: %s of %s", v, want);
     free(v);
 }
 
