@@ -9,6 +9,7 @@
 
 #include "config_internal.h"
 #include "log.h"
+#include "sessions.h"
 
 static const bb_plugin_kind kinds[] = { BB_KIND_STORAGE, BB_KIND_SESSION, BB_KIND_UPSTREAM };
 
@@ -56,10 +57,21 @@ bool bb_reload(bb_server *srv, const char *config_path)
         bb_config_free(fresh);
         return false;
     }
+    if (srv->sessions) {
+        bb_error serr;
+        bb_error_clear(&serr);
+        if (bb_sessions_reload(srv->sessions, root, &serr) != BB_OK) {
+            bb_error("reload", "new configuration rejected, still running the old one: %s", serr.msg);
+            free(s);
+            bb_config_free(fresh);
+            return false;
+        }
+    }
     report_restart_keys(bb_config_root(bb_app_config(srv->app)), root);
     bb_app_swap_config(srv->app, fresh);
     /* The old snapshot may still be read by a request in flight: retire it
-     * with its config (leaked until exit, bounded by the reload count). */
+     * (freed with the chain at exit). */
+    s->retired = (bb_settings *)atomic_load_explicit(&srv->settings, memory_order_acquire);
     atomic_store_explicit(&srv->settings, s, memory_order_release);
     if (bb_log_parse_level(bb_cfg_str(root, "logging.level", "info"), &level) &&
         bb_log_parse_format(bb_cfg_str(root, "logging.format", "auto"), &fmt))
