@@ -103,9 +103,33 @@ static bool create_slot(bb_app *app, bb_plugin_kind kind, bb_error *err)
 
 static bb_status migrate_report(void *ud, const bb_migration_info *m)
 {
-    (void)ud;
-    if (!m->applied) bb_info("storage", "migration %d (%s) pending", m->version, m->name);
+    int *pending = ud;
+    if (!m->applied) {
+        bb_info("storage", "migration %d (%s) pending", m->version, m->name);
+        if (pending) (*pending)++;
+    }
     return BB_OK;
+}
+
+/* Apply pending migrations (apply) or refuse to run on a schema that has some. */
+static bool migrate_storage(bb_app *app, bool apply, bb_error *err)
+{
+    const bb_storage_ops *ops = slot_of(app, BB_KIND_STORAGE)->plugin.desc->ops;
+    bb_error merr;
+    bb_call call = { NULL, NULL, 0 };
+    int pending = 0;
+    bb_error_clear(&merr);
+    if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, apply, migrate_report, &pending, &merr) != BB_OK) {
+        bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "migration failed: %s", merr.msg);
+        return false;
+    }
+    if (!apply && pending > 0) {
+        bb_fail(err, BB_INVALID, "storage.auto_migrate",
+                "the database has %d pending migration(s) and storage.auto_migrate is false: run `botboard migrate`",
+                pending);
+        return false;
+    }
+    return true;
 }
 
 bb_app *bb_app_open(const char *config_file, unsigned flags, bb_error *err)
@@ -141,15 +165,10 @@ bb_app *bb_app_open(const char *config_file, unsigned flags, bb_error *err)
     if (flags & BB_APP_NO_CREATE) return app;
     for (int i = 0; i < N_KINDS; i++)
         if ((flags & kind_flags[i]) && !create_slot(app, kinds[i], err)) goto fail;
-    if ((flags & BB_APP_MIGRATE) && slot_of(app, BB_KIND_STORAGE)->inst) {
-        const bb_storage_ops *ops = slot_of(app, BB_KIND_STORAGE)->plugin.desc->ops;
-        bb_error merr;
-        bb_call call = { NULL, NULL, 0 };
-        bb_error_clear(&merr);
-        if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, true, migrate_report, NULL, &merr) != BB_OK) {
-            bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "migration failed: %s", merr.msg);
-            goto fail;
-        }
+    if ((flags & (BB_APP_MIGRATE | BB_APP_AUTO_MIGRATE)) && slot_of(app, BB_KIND_STORAGE)->inst) {
+        bool apply = (flags & BB_APP_MIGRATE) ||
+                     bb_cfg_bool(bb_config_root(app->cfg), "storage.auto_migrate", true);
+        if (!migrate_storage(app, apply, err)) goto fail;
     }
     return app;
 fail:
