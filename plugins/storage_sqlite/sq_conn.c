@@ -235,7 +235,7 @@ static bb_status one_attempt(sq *s, sq_conn *c, int mode, sq_body body, void *ct
 bb_status sq_run(sq *s, const bb_call *call, sq_op op, int mode, sq_body body, void *ctx, bb_error *err)
 {
     const bb_host_api *api = s->api;
-    int64_t t0 = api->now_ms(), deadline = call ? call->deadline_ms : 0;
+    int64_t deadline = call ? call->deadline_ms : 0;
     bb_status st = BB_UNAVAILABLE;
     struct timespec w0;
     clock_gettime(CLOCK_MONOTONIC, &w0);
@@ -301,7 +301,6 @@ bb_status sq_run(sq *s, const bb_call *call, sq_op op, int mode, sq_body body, v
     {
         struct timespec w1;
         clock_gettime(CLOCK_MONOTONIC, &w1);
-        (void)t0;
         api->observe(s->duration[op], (double)(w1.tv_sec - w0.tv_sec) + (double)(w1.tv_nsec - w0.tv_nsec) / 1e9);
     }
     if (st != BB_OK && s->errors) {

@@ -134,6 +134,7 @@ static bb_status body_health(sq *s, sq_conn *c, void *vctx, bb_error *err)
     if (rc == SQLITE_OK) rc = sqlite3_step(st);
     sqlite3_finalize(st);
     if (rc != SQLITE_ROW) return sq_fail(c, rc, err, "health");
+    /* + 1: the connection this check holds is free again once it returns. */
     snprintf(x->detail, x->len, "sqlite %s, %zu/%zu connections free", s->path, sq_pool_free(s) + 1, s->n_conns);
     return BB_OK;
 }
