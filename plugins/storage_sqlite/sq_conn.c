@@ -48,6 +48,10 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
     [SQ_EXPORT_TEAMS] = "SELECT name, created_ms FROM teams ORDER BY name",
     [SQ_EXPORT_KEYS]  = "SELECT " KEY_COLS " FROM api_keys ORDER BY id",
     [SQ_EXPORT_POSTS] = "SELECT " POST_COLS " FROM posts p ORDER BY p.created_ms, p.id",
+    /* Transaction control, prepared once too: every call runs one. */
+    [SQ_BEGIN]           = "BEGIN",
+    [SQ_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT]          = "COMMIT",
 };
 
 const char *const sq_op_names[SQ_OP_COUNT] = {
@@ -212,19 +216,29 @@ static void sleep_ms(int64_t ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) { }
 }
 
+static int run_control(sq_conn *c, sq_stmt_id id, bb_error *err)
+{
+    sqlite3_stmt *st = sq_stmt(c, id, err);
+    int rc;
+    if (!st) return sqlite3_errcode(c->db) ? sqlite3_errcode(c->db) : SQLITE_ERROR;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static bb_status one_attempt(sq *s, sq_conn *c, int mode, sq_body body, void *ctx, bb_error *err)
 {
     int rc;
     bb_status st;
     c->transient = false;
     if (mode != SQ_NO_TX) {
-        rc = sqlite3_exec(c->db, mode == SQ_WRITE ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+        rc = run_control(c, mode == SQ_WRITE ? SQ_BEGIN_IMMEDIATE : SQ_BEGIN, err);
         if (rc != SQLITE_OK) return sq_fail(c, rc, err, "begin");
     }
     st = body(s, c, ctx, err);
     if (mode == SQ_NO_TX) return st;
     if (st == BB_OK) {
-        rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+        rc = run_control(c, SQ_COMMIT, err);
         if (rc == SQLITE_OK) return BB_OK;
         st = sq_fail(c, rc, err, "commit");
     }
