@@ -153,7 +153,7 @@ Test(sqlite, database_with_a_newer_schema_is_refused, .timeout = 30)
     bb_error_clear(&err);
     cr_assert_null(ct_reopen(&t, BB_APP_STORAGE | BB_APP_MIGRATE, &err), "a newer database opened");
     cr_assert(strstr(err.msg, "99") && strstr(err.msg, "newer"), "message names the versions: %s", err.msg);
-    cr_assert(strstr(err.msg, "(3)"), "and the plugin's own version: %s", err.msg);
+    cr_assert(strstr(err.msg, "(4)"), "and the plugin's own version: %s", err.msg);
     bb_error_clear(&err);
     cr_assert_null(ct_reopen(&t, BB_APP_STORAGE, &err), "refused without migrating too");
     cr_assert_eq(err.code, BB_INVALID);
@@ -402,5 +402,30 @@ Test(sqlite_cli, migrate_team_key_backup_export_import, .timeout = 120)
         ct_close(&other);
     }
     free(bad); free(export_text); free(backup); free(key_id);
+    ct_close(&t);
+}
+
+/* Rows from before migration 4 carry no packed tags: reads fall back to post_tags. */
+Test(sqlite, tags_of_rows_without_a_packed_copy_come_from_post_tags, .timeout = 30)
+{
+    ct t;
+    static const char *const tags[] = { "b-tag", "a-tag", "ü", NULL };
+    char id[BB_ID_MAX], *path, sql[256];
+    sqlite3 *db;
+    bb_post got;
+    bb_error err;
+    ct_open(&t);
+    ct_team(&t, "alpha");
+    cr_assert_eq(ct_post(&t, "alpha", "alice", "old row", tags, NULL, 1, id, &err), BB_OK);
+    path = db_path(&t);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql, "UPDATE posts SET tags_packed = NULL WHERE id = '%s'", id);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    OK(t.ops->post_get(t.st, &t.call, "alpha", id, &got, &e_));
+    cr_assert_eq(got.n_tags, 3);
+    for (int i = 0; i < 3; i++) cr_assert_str_eq(got.tags[i], tags[i], "tag %d in order", i);
+    bb_post_clear(&got);
+    free(path);
     ct_close(&t);
 }

@@ -14,6 +14,10 @@
 
 #include <botboard/storage.h>
 
+/* The columns sq_read_post() reads, in order (table alias p). */
+#define SQ_POST_COLS "p.id, p.team, p.author, p.content, p.parent_id, p.thread_id, p.created_ms, p.deleted_ms, " \
+                     "p.tags_packed"
+
 /* Operations, for metrics labels and per-op series. */
 typedef enum sq_op {
     SQ_OP_HEALTH, SQ_OP_MIGRATE, SQ_OP_TEAM_CREATE, SQ_OP_TEAM_GET, SQ_OP_TEAM_LIST,
@@ -55,7 +59,7 @@ typedef struct sq {
     const bb_host_api *api;
     bb_host           *host;
     char              *path;
-    int64_t            busy_timeout_ms, cache_bytes, pool_timeout_ms;
+    int64_t            busy_timeout_ms, cache_bytes, mmap_bytes, pool_timeout_ms;
     const char        *synchronous;
     int64_t            retry_max_attempts, retry_base_ms, retry_max_ms;
 

@@ -9,7 +9,7 @@
 
 #include "sq.h"
 
-#define POST_COLS "p.id, p.team, p.author, p.content, p.parent_id, p.thread_id, p.created_ms, p.deleted_ms"
+#define POST_COLS SQ_POST_COLS
 #define KEY_COLS  "id, team, prefix, label, hash, created_ms, revoked_ms"
 
 /* Every fixed statement, indexed by sq_stmt_id.  Parameters are always bound. */
@@ -22,8 +22,8 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
     [SQ_KEY_LIST]     = "SELECT " KEY_COLS " FROM api_keys WHERE team = ?1 ORDER BY id",
     [SQ_KEY_REVOKE]   = "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms = 0",
     [SQ_KEY_GET]      = "SELECT revoked_ms FROM api_keys WHERE id = ?1",
-    [SQ_POST_INSERT]  = "INSERT INTO posts(id, team, author, content, parent_id, thread_id, created_ms, deleted_ms)"
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [SQ_POST_INSERT]  = "INSERT INTO posts(id, team, author, content, parent_id, thread_id, created_ms, deleted_ms,"
+                        " tags_packed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [SQ_TAG_INSERT]   = "INSERT INTO post_tags(post_id, position, team, tag, created_ms, live)"
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [SQ_COUNT_BUMP]   = "INSERT INTO post_counts(team, dim, value, n) VALUES (?1, ?2, ?3, ?4)"
@@ -101,6 +101,8 @@ bb_status sq_open_conn(sq *s, sq_conn *c, bb_error *err)
     if (exec_pragma(c, sql, err) != BB_OK) return BB_UNAVAILABLE;
     if (exec_pragma(c, "PRAGMA foreign_keys = ON", err) != BB_OK) return BB_UNAVAILABLE;
     snprintf(sql, sizeof sql, "PRAGMA cache_size = -%lld", (long long)(s->cache_bytes / 1024));
+    if (exec_pragma(c, sql, err) != BB_OK) return BB_UNAVAILABLE;
+    snprintf(sql, sizeof sql, "PRAGMA mmap_size = %lld", (long long)s->mmap_bytes);
     if (exec_pragma(c, sql, err) != BB_OK) return BB_UNAVAILABLE;
     return exec_pragma(c, "PRAGMA temp_store = MEMORY", err);
 }
