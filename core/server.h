@@ -88,7 +88,9 @@ struct bb_req {
     bb_server               *srv;
     struct MHD_Connection   *conn;
     const char              *method;
-    const char              *path;            /* without the query string */
+    const char              *path;            /* as sent (still percent-encoded), without the query string */
+    char                    *raw_path;        /* owns path (MHD only hands out a decoded copy) */
+    bool                     started;         /* the first access-handler call happened */
     const bb_route          *route;
     char                    *params[BB_MAX_PATH_PARAMS];   /* decoded {template} values */
     char                    *body;            /* NUL-terminated */
