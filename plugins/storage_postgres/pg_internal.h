@@ -121,6 +121,8 @@ void pg_pool_destroy(pg_pool *p);
 pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char *op,
                                     pg_conn **out, bb_error *err);
 void pg_pool_checkin(pg_pool *p, pg_conn *c);
+/* Exempt a checked-out connection from leak reports (export, import, migrate). */
+void pg_pool_exempt(pg_pool *p, pg_conn *c);
 void pg_pool_counts(pg_pool *p, int *in_use, int *idle, int *capacity);
 /* Open one connection outside the pool (the LISTEN thread); NULL + err. */
 PGconn *pg_connect(struct pg_store *s, bb_error *err);
@@ -172,7 +174,8 @@ enum {
     PG_OP_REPEATABLE = 1u << 1,   /* safe to run again even if a COMMIT's fate is unknown */
     PG_OP_READONLY   = 1u << 2,   /* reads only: always safe to repeat */
     PG_OP_NO_RETRY   = 1u << 3,   /* never repeat (import: its source cannot rewind) */
-    PG_OP_SNAPSHOT   = 1u << 4    /* REPEATABLE READ READ ONLY transaction (export) */
+    PG_OP_SNAPSHOT   = 1u << 4,   /* REPEATABLE READ READ ONLY transaction (export) */
+    PG_OP_LONG       = 1u << 5    /* holds its connection for long by design: no leak report */
 };
 
 typedef struct pg_op {

@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const pg_op op_export = { "export", PG_OP_SNAPSHOT | PG_OP_NO_RETRY };
-static const pg_op op_import = { "import", PG_OP_TXN | PG_OP_NO_RETRY };
+static const pg_op op_export = { "export_all", PG_OP_SNAPSHOT | PG_OP_NO_RETRY | PG_OP_LONG };
+static const pg_op op_import = { "import_all", PG_OP_TXN | PG_OP_NO_RETRY | PG_OP_LONG };
 
 /* Long exports and imports are bounded by the caller, not statement_timeout. */
 #define NO_STATEMENT_TIMEOUT "SET LOCAL statement_timeout = 0"

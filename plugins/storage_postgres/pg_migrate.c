@@ -196,7 +196,7 @@ static bb_status migrate_body(pg_store *s, pg_conn *c, const bb_call *call, int 
 
 bb_status pg_migrate(pg_store *s, const bb_call *call, bool apply, bb_migration_fn fn, void *ud, bb_error *err)
 {
-    static const pg_op op = { "migrate", PG_OP_NO_RETRY };
+    static const pg_op op = { "migrate", PG_OP_NO_RETRY | PG_OP_LONG };
     migrate_ctx ctx = { apply, fn, ud };
     return pg_run(s, call, &op, migrate_body, &ctx, err);
 }

@@ -297,6 +297,13 @@ void pg_pool_checkin(pg_pool *p, pg_conn *c)
     close_list(p, stale);
 }
 
+void pg_pool_exempt(pg_pool *p, pg_conn *c)
+{
+    pthread_mutex_lock(&p->mu);
+    c->leak_reported = true;
+    pthread_mutex_unlock(&p->mu);
+}
+
 void pg_pool_counts(pg_pool *p, int *in_use, int *idle, int *capacity)
 {
     pthread_mutex_lock(&p->mu);
