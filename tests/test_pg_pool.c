@@ -47,6 +47,9 @@ static void wait_blocked(PGconn *side, int n)
     int64_t end = pgfx_now_ms() + 30000;   /* generous: connecting is slow on a loaded CI machine */
     do {
         free(v);
+        /* The side connection sits in the locking transaction, where
+         * pg_stat_activity is a snapshot taken once: drop it each time. */
+        free(pgfx_scalar(side, "SELECT pg_stat_clear_snapshot()"));
         v = pgfx_scalar(side, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'botboard' "
                               "AND wait_event_type = 'Lock'");
         if (strcmp(v, want) == 0) break;
