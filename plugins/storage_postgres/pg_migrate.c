@@ -98,11 +98,21 @@ typedef struct migrate_ctx {
     void            *ud;
 } migrate_ctx;
 
-static bb_status applied_versions(pg_store *s, pg_conn *c, const bb_call *call, int64_t applied_ms[],
+static bb_status applied_versions(pg_store *s, pg_conn *c, const bb_call *call, bool create, int64_t applied_ms[],
                                   int *newest, bb_error *err)
 {
     PGresult *r = NULL;
-    bb_status st = pg_exec_simple(s, c, call,
+    bb_status st;
+    *newest = 0;
+    if (!create) {   /* --status: report, change nothing */
+        r = PQexec(c->pg, "SELECT to_regclass('schema_migrations') IS NULL");
+        if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't') {
+            PQclear(r);
+            return BB_OK;   /* a fresh database: everything is pending */
+        }
+        PQclear(r);
+    }
+    st = pg_exec_simple(s, c, call,
                                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
                                   "  version    integer PRIMARY KEY,"
                                   "  name       text NOT NULL,"
@@ -170,7 +180,7 @@ static bb_status migrate_body(pg_store *s, pg_conn *c, const bb_call *call, int 
      * below or by the server if this connection dies. */
     st = pg_exec_simple(s, c, call, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err);
     if (st != BB_OK) return st;
-    st = applied_versions(s, c, call, applied_ms, &newest, err);
+    st = applied_versions(s, c, call, ctx->apply, applied_ms, &newest, err);
     if (st == BB_OK && newest > N_MIGRATIONS)
         st = bb_fail(err, BB_INVALID, NULL,
                      "database schema is at version %d, newer than this storage_postgres supports (%d): "

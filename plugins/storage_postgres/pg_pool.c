@@ -146,14 +146,20 @@ static void close_list(pg_pool *p, pg_conn *c)
     }
 }
 
-static void mark_out(pg_pool *p, pg_conn *c, const bb_call *call, const char *op, int64_t t0)
+/* Who holds it, for leak reports; called with the lock held (the leak
+ * watcher reads these fields under it). */
+static void mark_out(pg_pool *p, pg_conn *c, const bb_call *call, const char *op)
 {
     c->checkout_ms = now_ms(p);
     c->op = op;
     snprintf(c->request_id, sizeof c->request_id, "%s", call && call->request_id ? call->request_id : "-");
     c->leak_reported = false;
     c->broken = c->lost = false;
-    if (p->store->m.checkout_wait) p->store->api->observe(p->store->m.checkout_wait, (double)(c->checkout_ms - t0) / 1000.0);
+}
+
+static void observe_wait(pg_pool *p, int64_t t0)
+{
+    if (p->store->m.checkout_wait) p->store->api->observe(p->store->m.checkout_wait, (double)(now_ms(p) - t0) / 1000.0);
 }
 
 pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char *op, pg_conn **out, bb_error *err)
@@ -183,6 +189,7 @@ pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char 
             }
             validate = now - c->last_used_ms >= p->cfg.idle_check_ms;
             busy_add(p, c);
+            mark_out(p, c, call, op);
             publish(p);
             pthread_mutex_unlock(&p->mu);
             if (validate) {
@@ -206,7 +213,7 @@ pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char 
                 }
                 PQclear(r);
             }
-            mark_out(p, c, call, op, t0);
+            observe_wait(p, t0);
             *out = c;
             return PG_CHECKOUT_OK;
         }
@@ -246,10 +253,11 @@ pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char 
             p->connect_failures = 0;
             p->next_connect_ms = 0;
             busy_add(p, c);
+            mark_out(p, c, call, op);
             publish(p);
             pthread_mutex_unlock(&p->mu);
             bump(p, p->store->m.opened);
-            mark_out(p, c, call, op, t0);
+            observe_wait(p, t0);
             *out = c;
             return PG_CHECKOUT_OK;
         }
