@@ -67,8 +67,11 @@ PGconn *pg_connect(pg_store *s, bb_error *err)
 {
     char timeout[24], line[200];
     int64_t secs = (s->pool.cfg.connect_timeout_ms + 999) / 1000;
-    const char *keys[] = { "dbname", "connect_timeout", "fallback_application_name", "client_encoding", NULL };
-    const char *vals[] = { s->conninfo, timeout, "botboard", "UTF8", NULL };
+    /* Before the conninfo: defaults it may override (botboard writes, so with
+     * several hosts it wants the primary).  After it: what the keys set. */
+    const char *keys[] = { "target_session_attrs", "dbname", "connect_timeout", "fallback_application_name",
+                           "client_encoding", NULL };
+    const char *vals[] = { "read-write", s->conninfo, timeout, "botboard", "UTF8", NULL };
     PGconn *pg;
     pg_i64_text(secs < 1 ? 1 : secs, timeout);
     pg = PQconnectdbParams(keys, vals, 1);
