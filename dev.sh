@@ -5,7 +5,8 @@
 #                    on the embedded defaults (SQLite + memory sessions + local)
 #   ./dev.sh test    install build and test dependencies, build with warnings
 #                    as errors, run the whole suite, then again under
-#                    AddressSanitizer + UndefinedBehaviorSanitizer
+#                    AddressSanitizer + UndefinedBehaviorSanitizer, and the
+#                    end-to-end suites once more under valgrind
 #
 # PostgreSQL and Redis are started by the tests themselves (temp dirs, free
 # ports on 127.0.0.1); only their packages are needed.
@@ -16,6 +17,9 @@ BUILD_DEPS=(build-essential autoconf automake libtool pkg-config
     libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev libsodium-dev
     libpq-dev libhiredis-dev libcurl4-openssl-dev)
 TEST_DEPS=(libcriterion-dev postgresql redis-server nodejs npm groff-base valgrind)
+
+# Suites run a third time under valgrind (see tests/run-test.sh).
+VALGRIND_TESTS=(tests/test_config tests/test_loader tests/test_serve)
 
 as_root() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
 
@@ -53,7 +57,10 @@ test)
     make -C _build -j"$(nproc)" check
     build _build-asan --enable-werror --enable-sanitizers
     make -C _build-asan -j"$(nproc)" check
-    echo "dev.sh: all tests passed (plain and sanitized builds)" >&2
+    # valgrind memcheck over the suites that drive the binary end to end
+    # (every botboard the harness starts runs under valgrind too).
+    make -C _build -j"$(nproc)" check BB_VALGRIND=1 TESTS="${VALGRIND_TESTS[*]}"
+    echo "dev.sh: all tests passed (plain, sanitized and valgrind runs)" >&2
     ;;
 *)
     echo "usage: ./dev.sh run | ./dev.sh test" >&2

@@ -67,24 +67,43 @@ static bool traceparent_ok(const char *s)
     return strncmp(s, "ff", 2) != 0;
 }
 
-static bb_req *req_new(bb_server *srv, struct MHD_Connection *conn, const char *url, const char *method)
+/* MHD's URI log callback runs once per request with the URI exactly as
+ * sent; what it returns becomes *con_cls.  The request starts here so the
+ * router sees the raw path: MHD percent-decodes the URL it passes to the
+ * access handler, and a decoded "%2F" would be a real '/' by then (and
+ * "%252e" would be decoded twice). */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
+    bb_server *srv = cls;
     bb_req *req = calloc(1, sizeof *req);
-    const char *rid, *tp;
+    size_t n;
     if (!req) return NULL;
+    n = strcspn(uri ? uri : "", "?");
+    req->raw_path = malloc(n + 1);
+    if (!req->raw_path) { free(req); return NULL; }
+    memcpy(req->raw_path, uri ? uri : "", n);
+    req->raw_path[n] = '\0';
     req->srv = srv;
     req->conn = conn;
-    req->method = method;
-    req->path = url;
+    req->path = req->raw_path;
     req->start_ms = bb_now_ms();
-    req->deadline_ms = req->start_ms + bb_settings_now(srv)->request_timeout_ms;
+    atomic_fetch_add(&srv->in_flight, 1);
+    return req;
+}
+
+/* First access-handler call: headers are parsed now. */
+static void req_start(bb_req *req, const char *method)
+{
+    struct MHD_Connection *conn = req->conn;
+    const char *rid, *tp;
+    req->started = true;
+    req->method = method;
+    req->deadline_ms = req->start_ms + bb_settings_now(req->srv)->request_timeout_ms;
     rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-ID");
     if (request_id_ok(rid)) snprintf(req->request_id, sizeof req->request_id, "%s", rid);
     else bb_new_ulid(req->request_id, sizeof req->request_id);
     tp = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "traceparent");
     if (traceparent_ok(tp)) snprintf(req->traceparent, sizeof req->traceparent, "%s", tp);
-    atomic_fetch_add(&srv->in_flight, 1);
-    return req;
 }
 
 static void req_free(bb_req *req)
@@ -92,6 +111,7 @@ static void req_free(bb_req *req)
     if (req->stream_cleanup) req->stream_cleanup(req);
     for (int i = 0; i < BB_MAX_PATH_PARAMS; i++) free(req->params[i]);
     free(req->body);
+    free(req->raw_path);
     atomic_fetch_sub(&req->srv->in_flight, 1);
     free(req);
 }
@@ -129,11 +149,24 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     bb_req *req = *con_cls;
     enum MHD_Result ret;
     (void)version;
-    if (!req) {
+    (void)url;   /* decoded; the router uses the raw path on_uri kept */
+    if (!req) return MHD_NO;   /* on_uri could not allocate */
+    if (!req->started) {
         /* First call: headers only.  Answering now would cost keep-alive. */
-        req = req_new(srv, conn, url, method);
-        if (!req) return MHD_NO;
-        *con_cls = req;
+        const char *clen;
+        req_start(req, method);
+        /* A declared body over the limit is refused before it is read: MHD
+         * then closes the connection, which is what a 10 MB upload deserves
+         * (keep-alive does not matter for it). */
+        clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (clen && strtoull(clen, NULL, 10) > (unsigned long long)bb_settings_now(srv)->max_body) {
+            req->body_too_large = true;
+            req->dispatched = true;
+            bb_log_set_request(req->request_id, req->traceparent);
+            ret = bb_dispatch(req);
+            bb_log_clear_request();
+            return ret;
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -248,6 +281,7 @@ bool bb_http_start(bb_server *srv, char *why, size_t why_len)
         MHD_OPTION_CONNECTION_TIMEOUT, timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)bb_cfg_i64(root, "server.max_header", 32768),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,

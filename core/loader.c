@@ -77,6 +77,21 @@ void bb_search_path_free(bb_search_path *sp)
     sp->n = 0;
 }
 
+/* The optional backends configure can leave out (--without-X): the
+ * configure option's name when this build left that plugin out, else NULL. */
+static const char *not_built(bb_plugin_kind kind, const char *name)
+{
+    static const struct { bb_plugin_kind kind; const char *name, *option; bool built; } optional[] = {
+        { BB_KIND_STORAGE,  "postgres", "postgres", BB_BUILT_POSTGRES },
+        { BB_KIND_SESSION,  "redis",    "redis",    BB_BUILT_REDIS },
+        { BB_KIND_UPSTREAM, "http",     "curl",     BB_BUILT_CURL },
+    };
+    for (size_t i = 0; i < sizeof optional / sizeof optional[0]; i++)
+        if (optional[i].kind == kind && strcmp(optional[i].name, name) == 0 && !optional[i].built)
+            return optional[i].option;
+    return NULL;
+}
+
 bool bb_plugin_locate(const bb_search_path *sp, bb_plugin_kind kind, const char *name,
                       char *path, size_t path_len, char *why, size_t why_len)
 {
@@ -94,7 +109,11 @@ bool bb_plugin_locate(const bb_search_path *sp, bb_plugin_kind kind, const char 
         if (used < sizeof tried - 1)
             used += (size_t)snprintf(tried + used, sizeof tried - used, "%s%s", i ? ", " : "", sp->dirs[i]);
     }
-    snprintf(why, why_len, "plugin %s_%s.so not found (searched %s)", bb_kind_name(kind), name, tried);
+    if (not_built(kind, name))
+        snprintf(why, why_len, "plugin %s_%s.so is not available: this botboard was built without it "
+                 "(configure --without-%s)", bb_kind_name(kind), name, not_built(kind, name));
+    else
+        snprintf(why, why_len, "plugin %s_%s.so not found (searched %s)", bb_kind_name(kind), name, tried);
     return false;
 }
 

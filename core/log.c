@@ -159,6 +159,7 @@ void bb_logv_call(bb_log_level level, const char *src, const bb_call *call, cons
 {
     char raw[LINE_MAX_BYTES], msg[LINE_MAX_BYTES], esc[LINE_MAX_BYTES], line[LINE_MAX_BYTES + 512], ts[40];
     const char *rid = call && call->request_id ? call->request_id : t_request_id;
+    const char *tp = call ? (call->traceparent ? call->traceparent : "") : t_traceparent;
     struct timespec now;
     struct tm tm;
     int len;
@@ -174,12 +175,13 @@ void bb_logv_call(bb_log_level level, const char *src, const bb_call *call, cons
         char esc_rid[RID_MAX * 6];
         json_escape(msg, esc, sizeof esc);
         json_escape(rid, esc_rid, sizeof esc_rid);
-        len = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"src\":\"%s\",\"msg\":\"%s\"%s%s%s}\n",
+        /* traceparent is validated hex and dashes on the way in: no escaping needed */
+        len = snprintf(line, sizeof line, "{\"ts\":\"%s\",\"level\":\"%s\",\"src\":\"%s\",\"msg\":\"%s\"%s%s%s%s%s%s}\n",
                        ts, level_names[level], src, esc, rid[0] ? ",\"request_id\":\"" : "", rid[0] ? esc_rid : "",
-                       rid[0] ? "\"" : "");
+                       rid[0] ? "\"" : "", tp[0] ? ",\"traceparent\":\"" : "", tp, tp[0] ? "\"" : "");
     } else {
-        len = snprintf(line, sizeof line, "%s %-5s [%s] %s%s%s\n", ts, level_names[level], src, msg,
-                       rid[0] ? " request_id=" : "", rid);
+        len = snprintf(line, sizeof line, "%s %-5s [%s] %s%s%s%s%s\n", ts, level_names[level], src, msg,
+                       rid[0] ? " request_id=" : "", rid, tp[0] ? " traceparent=" : "", tp);
     }
     if (len < 0) return;
     if ((size_t)len >= sizeof line) { len = (int)sizeof line - 1; line[len - 1] = '\n'; }

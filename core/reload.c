@@ -70,7 +70,8 @@ bool bb_reload(bb_server *srv, const char *config_path)
     report_restart_keys(bb_config_root(bb_app_config(srv->app)), root);
     bb_app_swap_config(srv->app, fresh);
     /* The old snapshot may still be read by a request in flight: retire it
-     * with its config (leaked until exit, bounded by the reload count). */
+     * (freed with the chain at exit). */
+    s->retired = (bb_settings *)atomic_load_explicit(&srv->settings, memory_order_acquire);
     atomic_store_explicit(&srv->settings, s, memory_order_release);
     if (bb_log_parse_level(bb_cfg_str(root, "logging.level", "info"), &level) &&
         bb_log_parse_format(bb_cfg_str(root, "logging.format", "auto"), &fmt))

@@ -35,6 +35,9 @@ typedef struct bb_settings {
     int64_t idempotency_ttl_s;
     int64_t heartbeat_s;
     const bb_cfg *root;           /* the config this snapshot came from */
+    /* The snapshot this one replaced: a request in flight may still read
+     * it, so retired snapshots are kept (one per reload) and freed at exit. */
+    struct bb_settings *retired;
 } bb_settings;
 
 /* The authenticated caller of a request. */
@@ -85,7 +88,9 @@ struct bb_req {
     bb_server               *srv;
     struct MHD_Connection   *conn;
     const char              *method;
-    const char              *path;            /* without the query string */
+    const char              *path;            /* as sent (still percent-encoded), without the query string */
+    char                    *raw_path;        /* owns path (MHD only hands out a decoded copy) */
+    bool                     started;         /* the first access-handler call happened */
     const bb_route          *route;
     char                    *params[BB_MAX_PATH_PARAMS];   /* decoded {template} values */
     char                    *body;            /* NUL-terminated */

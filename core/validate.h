@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include <botboard/error.h>
 #include <botboard/types.h>
 
 /* A create request after validation: trimmed, owned (free with

@@ -188,3 +188,77 @@ Test(serve, cli_exit_codes)
     bbt_rmtree(dir);
     free(dir);
 }
+
+/* POST a body of n bytes to a path that does not exist: 404 while the body
+ * fits server.max_body, 413 once it does not (checked before routing). */
+static long post_size(bbt_server *s, size_t n)
+{
+    char url[256], *body = malloc(n);
+    bbt_response r;
+    long status;
+    cr_assert_not_null(body);
+    memset(body, 'x', n);
+    snprintf(url, sizeof url, "%s/nothing", s->base_url);
+    cr_assert(bbt_http("POST", url, NULL, body, n, &r));
+    status = r.status;
+    bbt_response_free(&r);
+    free(body);
+    return status;
+}
+
+/* Poll (bounded) until the server answers `want` for an n-byte body. */
+static bool wait_for_status(bbt_server *s, size_t n, long want)
+{
+    for (int i = 0; i < 500; i++) {
+        if (post_size(s, n) == want) return true;
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static bool log_has(bbt_server *s, const char *needle)
+{
+    for (int i = 0; i < 500; i++) {
+        char *log = bbt_read_file(s->proc.log_path, NULL);
+        bool found = log && strstr(log, needle);
+        free(log);
+        if (found) return true;
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        nanosleep(&ts, NULL);
+    }
+    return false;
+}
+
+static void drop_in(bbt_server *s, const char *name, const char *yaml)
+{
+    char dir[600], *path;
+    snprintf(dir, sizeof dir, "%s/conf.d", s->dir);
+    mkdir(dir, 0700);
+    path = bbt_write_file(dir, name, yaml);
+    cr_assert_not_null(path);
+    free(path);
+}
+
+Test(serve, sighup_swaps_reloadable_keys_and_keeps_the_old_config_on_errors, .timeout = 60)
+{
+    bbt_server s;
+    start(&s, 0, false);
+    cr_expect_eq(post_size(&s, 8192), 404);
+
+    /* A reloadable key (server.max_body) changes under a running server. */
+    drop_in(&s, "50-limits.yaml", "server:\n  max_body: 4KiB\n");
+    bbt_proc_signal(&s.proc, SIGHUP);
+    cr_expect(wait_for_status(&s, 8192, 413), "server.max_body was not reloaded");
+    cr_expect(log_has(&s, "configuration reloaded"));
+
+    /* A broken file is refused with its position; the running config stays. */
+    drop_in(&s, "60-broken.yaml", "server:\n  max_body: lots\n");
+    bbt_proc_signal(&s.proc, SIGHUP);
+    cr_expect(log_has(&s, "60-broken.yaml:2:"), "rejection does not name the file and line");
+    cr_expect(log_has(&s, "still running the old one"));
+    cr_expect_eq(post_size(&s, 8192), 413);
+    cr_expect_eq(post_size(&s, 2048), 404);
+    cr_expect_eq(bbt_server_stop(&s), 0);
+    bbt_server_destroy(&s);
+}

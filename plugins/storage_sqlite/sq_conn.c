@@ -1,0 +1,313 @@
+/*
+ * plugins/storage_sqlite/sq_conn.c — connections, the statement cache, the
+ * pool, and the transaction runner with its retry policy.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "sq.h"
+
+#define POST_COLS "p.id, p.team, p.author, p.content, p.parent_id, p.thread_id, p.created_ms, p.deleted_ms"
+#define KEY_COLS  "id, team, prefix, label, hash, created_ms, revoked_ms"
+
+/* Every fixed statement, indexed by sq_stmt_id.  Parameters are always bound. */
+static const char *const stmt_sql[SQ_STMT_COUNT] = {
+    [SQ_TEAM_INSERT]  = "INSERT INTO teams(name, created_ms) VALUES (?1, ?2)",
+    [SQ_TEAM_GET]     = "SELECT name, created_ms FROM teams WHERE name = ?1",
+    [SQ_TEAM_LIST]    = "SELECT name, created_ms FROM teams ORDER BY name",
+    [SQ_KEY_INSERT]   = "INSERT INTO api_keys(" KEY_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [SQ_KEY_BY_HASH]  = "SELECT " KEY_COLS " FROM api_keys WHERE hash = ?1",
+    [SQ_KEY_LIST]     = "SELECT " KEY_COLS " FROM api_keys WHERE team = ?1 ORDER BY id",
+    [SQ_KEY_REVOKE]   = "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms = 0",
+    [SQ_KEY_GET]      = "SELECT revoked_ms FROM api_keys WHERE id = ?1",
+    [SQ_POST_INSERT]  = "INSERT INTO posts(id, team, author, content, parent_id, thread_id, created_ms, deleted_ms)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [SQ_TAG_INSERT]   = "INSERT INTO post_tags(post_id, position, team, tag, created_ms, live)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    [SQ_COUNT_BUMP]   = "INSERT INTO post_counts(team, dim, value, n) VALUES (?1, ?2, ?3, ?4)"
+                        " ON CONFLICT(team, dim, value) DO UPDATE SET n = n + excluded.n",
+    [SQ_POST_GET]     = "SELECT " POST_COLS " FROM posts p WHERE p.id = ?1 AND p.team = ?2 AND p.deleted_ms = 0",
+    [SQ_POST_GET_ANY] = "SELECT " POST_COLS " FROM posts p WHERE p.id = ?1",
+    [SQ_POST_TAGS]    = "SELECT tag FROM post_tags WHERE post_id = ?1 ORDER BY position",
+    [SQ_POST_DELETE]  = "UPDATE posts SET deleted_ms = ?3 WHERE id = ?1 AND team = ?2 AND deleted_ms = 0"
+                        " RETURNING author, thread_id",
+    [SQ_TAGS_UNCOUNT] = "UPDATE post_counts SET n = n - 1 WHERE team = ?1 AND dim = 2"
+                        " AND value IN (SELECT tag FROM post_tags WHERE post_id = ?2)",
+    [SQ_TAGS_DEAD]    = "UPDATE post_tags SET live = 0 WHERE post_id = ?1",
+    [SQ_POST_PARENT]  = "SELECT thread_id FROM posts WHERE id = ?1 AND team = ?2 AND deleted_ms = 0",
+    [SQ_IDEM_GET]     = "SELECT request_hash, post_id, expires_ms FROM idempotency WHERE team = ?1 AND key = ?2",
+    [SQ_IDEM_DELETE]  = "DELETE FROM idempotency WHERE team = ?1 AND key = ?2",
+    [SQ_IDEM_INSERT]  = "INSERT INTO idempotency(team, key, request_hash, post_id, expires_ms)"
+                        " VALUES (?1, ?2, ?3, ?4, ?5)",
+    [SQ_IDEM_PURGE]   = "DELETE FROM idempotency WHERE expires_ms < ?1",
+    [SQ_COUNT_GET]    = "SELECT n FROM post_counts WHERE team = ?1 AND dim = ?2 AND value = ?3",
+    [SQ_DISTINCT]     = "SELECT value FROM post_counts WHERE team = ?1 AND dim = ?2 AND n > 0"
+                        " AND substr(value, 1, length(?3)) = ?3 ORDER BY n DESC, value LIMIT ?4",
+    [SQ_EXPORT_TEAMS] = "SELECT name, created_ms FROM teams ORDER BY name",
+    [SQ_EXPORT_KEYS]  = "SELECT " KEY_COLS " FROM api_keys ORDER BY id",
+    [SQ_EXPORT_POSTS] = "SELECT " POST_COLS " FROM posts p ORDER BY p.created_ms, p.id",
+};
+
+const char *const sq_op_names[SQ_OP_COUNT] = {
+    "health", "migrate", "team_create", "team_get", "team_list", "key_create", "key_by_hash",
+    "key_list", "key_revoke", "post_create", "post_get", "post_list", "post_delete", "distinct",
+    "purge_expired", "export_all", "import_all", "backup",
+};
+
+/* Interrupt a statement once the call's deadline has passed. */
+static int deadline_guard(void *ud)
+{
+    sq_conn *c = ud;
+    return c->deadline_ms > 0 && c->owner->api->now_ms() > c->deadline_ms;
+}
+
+static bb_status exec_pragma(sq_conn *c, const char *sql, bb_error *err)
+{
+    char *msg = NULL;
+    if (sqlite3_exec(c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+        bb_fail(err, BB_UNAVAILABLE, NULL, "%s: %s", sql, msg ? msg : sqlite3_errmsg(c->db));
+        sqlite3_free(msg);
+        return BB_UNAVAILABLE;
+    }
+    return BB_OK;
+}
+
+bb_status sq_open_conn(sq *s, sq_conn *c, bb_error *err)
+{
+    char sql[128];
+    int rc;
+    memset(c, 0, sizeof *c);
+    c->owner = s;
+    /* NOMUTEX: a connection is used by one thread at a time (the pool). */
+    rc = sqlite3_open_v2(s->path, &c->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        bb_fail(err, BB_UNAVAILABLE, "path", "cannot open %s: %s", s->path,
+                c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc));
+        sqlite3_close(c->db);
+        c->db = NULL;
+        return BB_UNAVAILABLE;
+    }
+    sqlite3_extended_result_codes(c->db, 1);
+    sqlite3_busy_timeout(c->db, (int)s->busy_timeout_ms);
+    sqlite3_progress_handler(c->db, 1000, deadline_guard, c);
+    if (exec_pragma(c, "PRAGMA journal_mode = WAL", err) != BB_OK) return BB_UNAVAILABLE;
+    snprintf(sql, sizeof sql, "PRAGMA synchronous = %s", s->synchronous);
+    if (exec_pragma(c, sql, err) != BB_OK) return BB_UNAVAILABLE;
+    if (exec_pragma(c, "PRAGMA foreign_keys = ON", err) != BB_OK) return BB_UNAVAILABLE;
+    snprintf(sql, sizeof sql, "PRAGMA cache_size = -%lld", (long long)(s->cache_bytes / 1024));
+    if (exec_pragma(c, sql, err) != BB_OK) return BB_UNAVAILABLE;
+    return exec_pragma(c, "PRAGMA temp_store = MEMORY", err);
+}
+
+void sq_close_conn(sq_conn *c)
+{
+    if (!c || !c->db) return;
+    for (int i = 0; i < SQ_STMT_COUNT; i++) sqlite3_finalize(c->stmt[i]);
+    for (int i = 0; i < SQ_F_COMBOS; i++) { sqlite3_finalize(c->page[i]); sqlite3_finalize(c->count[i]); }
+    sqlite3_close(c->db);
+    c->db = NULL;
+}
+
+sqlite3_stmt *sq_prepare_cached(sq_conn *c, sqlite3_stmt **slot, const char *sql, bb_error *err)
+{
+    if (*slot) return *slot;
+    if (sqlite3_prepare_v3(c->db, sql, -1, SQLITE_PREPARE_PERSISTENT, slot, NULL) != SQLITE_OK) {
+        sq_fail(c, sqlite3_errcode(c->db), err, "prepare");
+        *slot = NULL;
+    }
+    return *slot;
+}
+
+sqlite3_stmt *sq_stmt(sq_conn *c, sq_stmt_id id, bb_error *err)
+{
+    return sq_prepare_cached(c, &c->stmt[id], stmt_sql[id], err);
+}
+
+bb_status sq_fail(sq_conn *c, int rc, bb_error *err, const char *what)
+{
+    const char *msg = c && c->db ? sqlite3_errmsg(c->db) : sqlite3_errstr(rc);
+    switch (rc & 0xff) {
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED:
+        if (c) c->transient = true;
+        return bb_fail(err, BB_UNAVAILABLE, NULL, "%s: database is busy (%s)", what, msg);
+    case SQLITE_INTERRUPT:
+        return bb_fail(err, BB_TIMEOUT, NULL, "%s: deadline passed", what);
+    case SQLITE_CONSTRAINT:
+        return bb_fail(err, BB_CONFLICT, NULL, "%s: %s", what, msg);
+    case SQLITE_FULL:
+    case SQLITE_IOERR:
+    case SQLITE_CANTOPEN:
+    case SQLITE_READONLY:
+    case SQLITE_NOMEM:
+        return bb_fail(err, BB_UNAVAILABLE, NULL, "%s: %s", what, msg);
+    default:
+        if (strstr(msg, "no such table"))
+            return bb_fail(err, BB_INVALID, NULL, "%s: database schema is not migrated (run `botboard migrate`): %s",
+                           what, msg);
+        return bb_fail(err, BB_INTERNAL, NULL, "%s: %s", what, msg);
+    }
+}
+
+/* ---- the pool ------------------------------------------------------------ */
+
+/* Absolute time `ms` from now on clock `clk`, for timed waits. */
+static struct timespec abs_after(clockid_t clk, int64_t ms)
+{
+    struct timespec ts;
+    clock_gettime(clk, &ts);
+    ts.tv_sec += (time_t)(ms / 1000);
+    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
+    return ts;
+}
+
+/* Milliseconds left for waiting: the call's deadline, else the pool timeout. */
+static int64_t wait_budget(sq *s, const bb_call *call)
+{
+    if (call && call->deadline_ms > 0) {
+        int64_t left = call->deadline_ms - s->api->now_ms();
+        return left > 0 ? left : 0;
+    }
+    return s->pool_timeout_ms;
+}
+
+static sq_conn *checkout(sq *s, int64_t budget_ms)
+{
+    struct timespec until = abs_after(CLOCK_MONOTONIC, budget_ms);
+    sq_conn *c = NULL;
+    pthread_mutex_lock(&s->lock);
+    while (s->n_free == 0) {
+        if (pthread_cond_timedwait(&s->freed, &s->lock, &until) == ETIMEDOUT && s->n_free == 0) break;
+    }
+    if (s->n_free > 0) c = s->free_list[--s->n_free];
+    pthread_mutex_unlock(&s->lock);
+    return c;
+}
+
+static void checkin(sq *s, sq_conn *c)
+{
+    pthread_mutex_lock(&s->lock);
+    s->free_list[s->n_free++] = c;
+    pthread_cond_signal(&s->freed);
+    pthread_mutex_unlock(&s->lock);
+}
+
+size_t sq_pool_free(sq *s)
+{
+    size_t n;
+    pthread_mutex_lock(&s->lock);
+    n = s->n_free;
+    pthread_mutex_unlock(&s->lock);
+    return n;
+}
+
+/* ---- the transaction runner ---------------------------------------------- */
+
+static void sleep_ms(int64_t ms)
+{
+    struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) { }
+}
+
+static bb_status one_attempt(sq *s, sq_conn *c, int mode, sq_body body, void *ctx, bb_error *err)
+{
+    int rc;
+    bb_status st;
+    c->transient = false;
+    if (mode != SQ_NO_TX) {
+        rc = sqlite3_exec(c->db, mode == SQ_WRITE ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+        if (rc != SQLITE_OK) return sq_fail(c, rc, err, "begin");
+    }
+    st = body(s, c, ctx, err);
+    if (mode == SQ_NO_TX) return st;
+    if (st == BB_OK) {
+        rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+        if (rc == SQLITE_OK) return BB_OK;
+        st = sq_fail(c, rc, err, "commit");
+    }
+    if (!sqlite3_get_autocommit(c->db)) sqlite3_exec(c->db, "ROLLBACK", NULL, NULL, NULL);
+    return st;
+}
+
+bb_status sq_run(sq *s, const bb_call *call, sq_op op, int mode, sq_body body, void *ctx, bb_error *err)
+{
+    const bb_host_api *api = s->api;
+    int64_t t0 = api->now_ms(), deadline = call ? call->deadline_ms : 0;
+    bb_status st = BB_UNAVAILABLE;
+    struct timespec w0;
+    clock_gettime(CLOCK_MONOTONIC, &w0);
+
+    for (int64_t attempt = 0;; attempt++) {
+        bool locked = false;
+        sq_conn *c;
+        int64_t backoff, cap;
+        if (mode == SQ_WRITE) {
+            /* Our own writers queue here, not in SQLite's busy handler. */
+            struct timespec until = abs_after(CLOCK_REALTIME, wait_budget(s, call));
+            if (pthread_mutex_timedlock(&s->write_lock, &until) != 0) {
+                st = bb_fail(err, BB_UNAVAILABLE, NULL, "%s: timed out waiting for the write lock", sq_op_names[op]);
+                break;
+            }
+            locked = true;
+        }
+        c = checkout(s, wait_budget(s, call));
+        if (!c) {
+            if (locked) pthread_mutex_unlock(&s->write_lock);
+            st = bb_fail(err, BB_UNAVAILABLE, NULL, "%s: no free database connection (pool of %zu)",
+                         sq_op_names[op], s->n_conns);
+            break;
+        }
+        c->deadline_ms = deadline;
+        bb_error_clear(err);
+        st = one_attempt(s, c, mode, body, ctx, err);
+        {
+            bool transient = st != BB_OK && c->transient;
+            c->deadline_ms = 0;
+            checkin(s, c);
+            if (locked) pthread_mutex_unlock(&s->write_lock);
+            if (!transient) break;
+        }
+        /* BUSY/LOCKED: another process holds the database.  Back off with
+         * full jitter: a uniform wait in [0, min(max, base * 2^attempt)]. */
+        if (attempt + 1 >= s->retry_max_attempts) {
+            api->add(s->give_ups[op], 1);
+            api->log(s->host, BB_LOG_WARN, call, "%s: database busy, giving up after %lld attempts",
+                     sq_op_names[op], (long long)(attempt + 1));
+            st = bb_fail(err, BB_UNAVAILABLE, NULL, "%s: database busy after %lld attempts", sq_op_names[op],
+                         (long long)(attempt + 1));
+            err->retry_after_s = 1;
+            break;
+        }
+        cap = s->retry_base_ms << (attempt < 30 ? attempt : 30);
+        if (cap > s->retry_max_ms || cap <= 0) cap = s->retry_max_ms;
+        backoff = (int64_t)api->random_uniform((uint32_t)cap + 1);
+        if (deadline > 0 && api->now_ms() + backoff >= deadline) {
+            api->add(s->give_ups[op], 1);
+            api->log(s->host, BB_LOG_WARN, call, "%s: database busy, deadline leaves no time to retry",
+                     sq_op_names[op]);
+            st = bb_fail(err, BB_UNAVAILABLE, NULL, "%s: database busy until the deadline", sq_op_names[op]);
+            err->retry_after_s = 1;
+            break;
+        }
+        api->add(s->retries[op], 1);
+        api->log(s->host, BB_LOG_INFO, call, "%s: database busy, retry %lld in %lld ms", sq_op_names[op],
+                 (long long)(attempt + 1), (long long)backoff);
+        sleep_ms(backoff);
+    }
+
+    {
+        struct timespec w1;
+        clock_gettime(CLOCK_MONOTONIC, &w1);
+        (void)t0;
+        api->observe(s->duration[op], (double)(w1.tv_sec - w0.tv_sec) + (double)(w1.tv_nsec - w0.tv_nsec) / 1e9);
+    }
+    if (st != BB_OK && s->errors) {
+        const char *labels[] = { "sqlite", sq_op_names[op], bb_status_name(st), NULL };
+        bb_series *ser = api->series(s->errors, labels);
+        if (ser) api->add(ser, 1);
+    }
+    return st;
+}
