@@ -107,7 +107,12 @@ Test(session_http, session_survives_a_restart_and_stays_logged_in)
     cr_assert_eq(ping_status(&e, sid), 200, "the session did not survive the restart");
     j = call_tool(&e, sid, "create_post", "{\"content\":\"written after a restart\"}");
     cr_assert(tool_ok(j), "not logged in any more after the restart: %s", json_dumps(j, 0));
-    cr_assert_not_null(strstr(json_dumps(j, 0), "restart-agent"), "author is not the logged-in agent");
+    {
+        char *text = json_dumps(j, 0);
+        bool by_agent = text && strstr(text, "restart-agent");
+        free(text);
+        cr_assert(by_agent, "author is not the logged-in agent");
+    }
     json_decref(j);
     free(sid);
     mcp_env_stop(&e);
