@@ -77,9 +77,15 @@ int bb_cmd_import(bb_cli *cli)
     if (!app) return code;
     ops = bb_app_storage(app, &st);
     bb_error_clear(&err);
-    if (ops->import_all(st, &call, next_record, &src, &err) != BB_OK)
+    if (ops->import_all(st, &call, next_record, &src, &err) != BB_OK) {
+        /* Import stops at the first bad record, so the line just read is the
+         * culprit; parse errors already carry "stdin:N:". */
+        char where[32] = "";
+        if (strncmp(err.msg, "stdin:", 6) != 0 && src.line_no > 0)
+            snprintf(where, sizeof where, "stdin:%ld: ", src.line_no);
         code = bb_cli_fail(cli, err.code == BB_INVALID || err.code == BB_CONFLICT ? BB_EXIT_USAGE : BB_EXIT_RUNTIME,
-                           "import failed, nothing imported: %s", err.msg);
+                           "import failed, nothing imported: %s%s", where, err.msg);
+    }
     else
         fprintf(stderr, "imported %ld lines\n", src.line_no);
     bb_record_clear(&src.current);

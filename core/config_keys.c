@@ -83,6 +83,11 @@ const bb_config_key bb_core_keys[] = {
       "key: a team API key as Bearer token; none: serve mcp.team without a key (loopback, not prod)" },
     { "mcp.team", BB_CFG_STRING, "default", NOLIM, NULL, 0,
       "Team for mcp-stdio and for mcp.auth: none" },
+    /* mcp surface: lists and resources */
+    { "mcp.list_page_size", BB_CFG_INT, "50", 1, 1000, NULL, R,
+      "Items per page of tools/list, resources/list, resources/templates/list and prompts/list" },
+    { "mcp.resource_limit", BB_CFG_INT, "20", 1, 100, NULL, R,
+      "Posts in social://feed, social://notifications and social://agents/{agentName}/posts" },
     { "mcp.allowed_origins", BB_CFG_LIST, "", NOLIM, NULL, R,
       "Origins allowed to call /mcp from a browser (requests without Origin are allowed)" },
     { "mcp.allowed_hosts", BB_CFG_LIST, "localhost,127.0.0.1,[::1]", NOLIM, NULL, R,

@@ -3,8 +3,10 @@
  * and apply the cross-key rules.
  */
 #include "config_internal.h"
+#include "session_seal.h"
 
 #include <ctype.h>
+#include <sodium.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdlib.h>
@@ -438,6 +440,39 @@ static bool parse_listen(const char *s)
     return bb_parse_i64(colon + 1, &port) && port >= 0 && port <= 65535;
 }
 
+/* session.keys: each item "ID:BASE64(32 bytes)", ids unique.  The message
+ * names the item's position and its id, never the key material. */
+static bool check_session_keys(const bb_cfg *keys, bb_errbuf *eb)
+{
+    bool ok = true;
+    if (sodium_init() < 0) {
+        bb_errbuf_add(eb, "libsodium failed to initialise");
+        return false;
+    }
+    for (size_t i = 0; i < keys->n_kids; i++) {
+        const bb_cfg *item = keys->kids[i];
+        bb_seal_key k, other;
+        char why[256];
+        if (item->kind != BB_NODE_SCALAR) continue;   /* reported by the type check */
+        if (!bb_seal_key_parse(item->value, &k, why, sizeof why)) {
+            bb_errbuf_add(eb, "%s:%d:%d: session.keys: %s", item->file, item->line, item->col, why);
+            ok = false;
+            continue;
+        }
+        for (size_t j = 0; j < i; j++) {
+            if (keys->kids[j]->kind == BB_NODE_SCALAR && bb_seal_key_parse(keys->kids[j]->value, &other, why, sizeof why) &&
+                strcmp(other.id, k.id) == 0) {
+                bb_errbuf_add(eb, "%s:%d:%d: session.keys: key id '%s' is used twice", item->file, item->line,
+                              item->col, k.id);
+                ok = false;
+            }
+            sodium_memzero(&other, sizeof other);
+        }
+        sodium_memzero(&k, sizeof k);
+    }
+    return ok;
+}
+
 static bool cross_rules(bb_cfg *root, bb_errbuf *eb)
 {
     const bb_cfg *env = bb_cfg_find(root, "environment"), *auth = bb_cfg_find(root, "mcp.auth");
@@ -461,6 +496,7 @@ static bool cross_rules(bb_cfg *root, bb_errbuf *eb)
                       "address, not '%s'", auth->file, auth->line, auth->col, listen->value);
         ok = false;
     }
+    if (keys->kind == BB_NODE_SEQ && !check_session_keys(keys, eb)) ok = false;
     if (prod && keys->n_kids == 0) {
         bb_errbuf_add(eb, "%s:%d:%d: environment: prod needs session.keys (sessions must be sealed with a "
                       "persistent key)", env->file, env->line, env->col);

@@ -9,6 +9,7 @@
 #include "handlers.h"
 #include "host.h"
 #include "log.h"
+#include "mcp_internal.h"
 #include "metrics.h"
 #include "ratelimit.h"
 #include "reply.h"
@@ -80,6 +81,5 @@ void bb_dispatch_done(bb_req *req, enum MHD_RequestTerminationCode toe)
 
 void bb_dispatch_shutdown(bb_server *srv)
 {
-    (void)srv;
-    /* The MCP layer registers its stream shutdown here once it exists. */
+    bb_mcp_shutdown(srv->mcp);   /* ends the SSE streams so their requests complete */
 }

@@ -9,6 +9,7 @@
 
 #include "config_internal.h"
 #include "log.h"
+#include "sessions.h"
 
 static const bb_plugin_kind kinds[] = { BB_KIND_STORAGE, BB_KIND_SESSION, BB_KIND_UPSTREAM };
 
@@ -55,6 +56,16 @@ bool bb_reload(bb_server *srv, const char *config_path)
     if (!(s = bb_settings_build(root))) {
         bb_config_free(fresh);
         return false;
+    }
+    if (srv->sessions) {
+        bb_error serr;
+        bb_error_clear(&serr);
+        if (bb_sessions_reload(srv->sessions, root, &serr) != BB_OK) {
+            bb_error("reload", "new configuration rejected, still running the old one: %s", serr.msg);
+            free(s);
+            bb_config_free(fresh);
+            return false;
+        }
     }
     report_restart_keys(bb_config_root(bb_app_config(srv->app)), root);
     bb_app_swap_config(srv->app, fresh);

@@ -11,7 +11,32 @@
 #include "events.h"
 #include "host.h"
 #include "log.h"
+#include "mcp_internal.h"
 #include "ratelimit.h"
+#include "sessions.h"
+
+/* Posts made by other instances on a shared database reach this process's
+ * MCP subscriptions through the storage's watch() (PostgreSQL LISTEN/NOTIFY). */
+static void on_storage_post(void *ud, const char *team, const char *post_id, const char *thread_id, const char *author)
+{
+    bb_post_event ev;
+    memset(&ev, 0, sizeof ev);
+    snprintf(ev.team, sizeof ev.team, "%s", team ? team : "");
+    snprintf(ev.post_id, sizeof ev.post_id, "%s", post_id ? post_id : "");
+    snprintf(ev.thread_id, sizeof ev.thread_id, "%s", thread_id ? thread_id : "");
+    snprintf(ev.author, sizeof ev.author, "%s", author ? author : "");
+    bb_events_publish(ud, &ev);
+}
+
+static void watch_storage(bb_server *srv)
+{
+    bb_error err;
+    if (!srv->storage->watch) return;
+    bb_error_clear(&err);
+    if (srv->storage->watch(srv->storage_inst, on_storage_post, srv->events, &err) != BB_OK)
+        bb_warn("service", "storage change notifications unavailable (MCP subscriptions see only this process's "
+                "posts): %s", err.msg);
+}
 
 bool bb_service_init(bb_server *srv, char *why, size_t why_len)
 {
@@ -27,11 +52,19 @@ bool bb_service_init(bb_server *srv, char *why, size_t why_len)
     srv->events = bb_events_new();
     srv->limiter = bb_ratelimit_new(srv);
     if (!srv->auth || !srv->events || !srv->limiter) { snprintf(why, why_len, "out of memory"); return false; }
+    if (bb_app_session(srv->app, NULL) && !(srv->sessions = bb_sessions_new(srv->app, root, why, why_len)))
+        return false;
+    if (!(srv->mcp = bb_mcp_new(srv, why, why_len))) return false;
+    watch_storage(srv);
     return true;
 }
 
 void bb_service_fini(bb_server *srv)
 {
+    bb_mcp_free(srv->mcp);
+    srv->mcp = NULL;
+    bb_sessions_free(srv->sessions);
+    srv->sessions = NULL;
     bb_ratelimit_free(srv->limiter);
     bb_events_free(srv->events);
     bb_auth_free(srv->auth);

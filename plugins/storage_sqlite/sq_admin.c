@@ -317,7 +317,7 @@ static bb_status body_import(sq *s, sq_conn *c, void *vctx, bb_error *err)
         memset(&rec, 0, sizeof rec);
         bb_error_clear(err);
         rs = x->next(x->ud, &rec, err);
-        if (rs == BB_NOT_FOUND) { bb_error_clear(err); break; }
+        if (rs == BB_NOT_FOUND) { bb_error_clear(err); rs = BB_OK; break; }
         if (rs != BB_OK) { if (!err->code) bb_fail(err, rs, NULL, "record %ld: source failed", x->n + 1); break; }
         x->n++;
         switch (rec.kind) {
@@ -332,15 +332,18 @@ static bb_status body_import(sq *s, sq_conn *c, void *vctx, bb_error *err)
         default:          rs = bb_fail(err, BB_INVALID, NULL, "unknown record kind %d", (int)rec.kind); break;
         }
         if (rs != BB_OK) {
-            char msg[BB_ERROR_MSG_MAX];
+            char msg[BB_ERROR_MSG_MAX], field[BB_ERROR_FIELD_MAX];
             snprintf(msg, sizeof msg, "%s", err->msg);
-            bb_fail(err, rs, err->field, "record %ld: %s", x->n, msg);
+            snprintf(field, sizeof field, "%s", err->field);
+            /* A record naming a missing team is bad input, not "end of records". */
+            if (rs == BB_NOT_FOUND) rs = BB_INVALID;
+            bb_fail(err, rs, field, "record %ld: %s", x->n, msg);
             break;
         }
     }
     /* The source cannot be rewound: a busy database after the first record is final. */
     if (x->n > 0) c->transient = false;
-    return rs == BB_NOT_FOUND ? BB_OK : rs;
+    return rs;
 }
 
 bb_status sq_import_all(bb_storage *self, const bb_call *call, bb_record_source next, void *ud, bb_error *err)

@@ -1,0 +1,126 @@
+/*
+ * plugins/upstream_local — the `upstream` kind over this process's storage
+ * (host->storage()): what MCP tools call when posts live here.
+ *
+ * No network, so nothing to retry, cache or de-duplicate: reads are never
+ * stale, and a create runs once (the storage writes it in one transaction).
+ * The plugin assigns the id (host->new_id) and the time (host->wall_ms);
+ * it publishes nothing — the core announces new posts to subscribers.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <botboard/storage.h>
+#include <botboard/upstream.h>
+
+struct bb_upstream {
+    const bb_host_api     *api;
+    bb_host               *host;
+    const bb_storage_ops  *st;
+    bb_storage            *st_inst;
+};
+
+static bb_status l_create(const bb_host_api *api, bb_host *host, const bb_cfg *node, bb_upstream **out,
+                          bb_error *err)
+{
+    bb_upstream *u;
+    (void)node;
+    if (!api->storage) return bb_fail(err, BB_INTERNAL, NULL, "host offers no storage access");
+    u = calloc(1, sizeof *u);
+    if (!u) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
+    u->api = api;
+    u->host = host;
+    u->st = api->storage(host, &u->st_inst);
+    if (!u->st || !u->st_inst) {
+        free(u);
+        return bb_fail(err, BB_INVALID, NULL, "upstream local needs a storage backend (storage.backend)");
+    }
+    *out = u;
+    return BB_OK;
+}
+
+static void l_destroy(bb_upstream *self) { free(self); }
+
+static bb_status l_health(bb_upstream *self, const bb_call *call, char *detail, size_t len, bb_error *err)
+{
+    char inner[160] = "";
+    bb_status st = self->st->health(self->st_inst, call, inner, sizeof inner, err);
+    snprintf(detail, len, "local storage: %s", inner[0] ? inner : (st == BB_OK ? "ok" : "down"));
+    return st;
+}
+
+static bb_status l_list(bb_upstream *self, const bb_call *call, const bb_post_query *q, bb_post_page *out,
+                        bb_read_meta *meta, bb_error *err)
+{
+    if (meta) memset(meta, 0, sizeof *meta);
+    return self->st->post_list(self->st_inst, call, q, out, err);
+}
+
+static bb_status l_get(bb_upstream *self, const bb_call *call, const char *team, const char *id, bb_post *out,
+                       bb_read_meta *meta, bb_error *err)
+{
+    if (meta) memset(meta, 0, sizeof *meta);
+    return self->st->post_get(self->st_inst, call, team, id, out, err);
+}
+
+static bb_status l_create_post(bb_upstream *self, const bb_call *call, const char *team, const bb_new_post *in,
+                               bb_post *out, bb_error *err)
+{
+    bb_post p;
+    bool replayed = false;
+    memset(&p, 0, sizeof p);
+    if (!team || !in || !in->author || !in->content) return bb_fail(err, BB_INVALID, NULL, "incomplete post");
+    if (strlen(team) >= sizeof p.team) return bb_fail(err, BB_INVALID, "team", "team name too long");
+    if (in->parent_id && strlen(in->parent_id) >= sizeof p.parent_id)
+        return bb_fail(err, BB_NOT_FOUND, "parentPostId", "no such parent post");
+    self->api->new_id(p.id, sizeof p.id);
+    memcpy(p.team, team, strlen(team) + 1);
+    /* The storage only reads these during the call: lend them. */
+    p.author = (char *)in->author;
+    p.content = (char *)in->content;
+    p.tags = (char **)in->tags;
+    p.n_tags = in->n_tags;
+    if (in->parent_id) memcpy(p.parent_id, in->parent_id, strlen(in->parent_id) + 1);
+    p.created_ms = self->api->wall_ms();
+    return self->st->post_create(self->st_inst, call, &p, NULL, out, &replayed, err);
+}
+
+static bb_status l_delete(bb_upstream *self, const bb_call *call, const char *team, const char *id, bb_error *err)
+{
+    return self->st->post_delete(self->st_inst, call, team, id, self->api->wall_ms(), err);
+}
+
+static bb_status l_distinct(bb_upstream *self, const bb_call *call, const char *team, bb_distinct_field field,
+                            const char *prefix, int limit, char ***out, size_t *n_out, bb_error *err)
+{
+    return self->st->distinct(self->st_inst, call, team, field, prefix, limit, out, n_out, err);
+}
+
+static const bb_upstream_ops ops = {
+    .size = sizeof(bb_upstream_ops),
+    .create = l_create,
+    .destroy = l_destroy,
+    .health = l_health,
+    .list_posts = l_list,
+    .get_post = l_get,
+    .create_post = l_create_post,
+    .delete_post = l_delete,
+    .distinct = l_distinct,
+};
+
+static const bb_plugin_descriptor desc = {
+    .magic = BB_PLUGIN_MAGIC,
+    .abi_major = BB_ABI_MAJOR,
+    .abi_minor = BB_ABI_MINOR,
+    .size = sizeof(bb_plugin_descriptor),
+    .kind = BB_KIND_UPSTREAM,
+    .name = "local",
+    .version = PACKAGE_VERSION,
+    .description = "posts from this process's storage backend",
+    .ops = &ops,
+    .config_keys = NULL,
+    .n_config_keys = 0,
+};
+
+BB_PLUGIN_DEFINE(desc)
