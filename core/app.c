@@ -141,6 +141,8 @@ bb_app *bb_app_open(const char *config_file, unsigned flags, bb_error *err)
     if (flags & BB_APP_NO_CREATE) return app;
     for (int i = 0; i < N_KINDS; i++)
         if ((flags & kind_flags[i]) && !create_slot(app, kinds[i], err)) goto fail;
+    if ((flags & BB_APP_AUTO_MIGRATE) && bb_cfg_bool(bb_config_root(app->cfg), "storage.auto_migrate", true))
+        flags |= BB_APP_MIGRATE;
     if ((flags & BB_APP_MIGRATE) && slot_of(app, BB_KIND_STORAGE)->inst) {
         const bb_storage_ops *ops = slot_of(app, BB_KIND_STORAGE)->plugin.desc->ops;
         bb_error merr;

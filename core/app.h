@@ -36,6 +36,7 @@ const bb_upstream_ops *bb_app_upstream(bb_app *app, bb_upstream **inst);
 #include "loader.h"
 
 enum { BB_APP_NO_CREATE = 1u << 4 };   /* load + validate plugins, create nothing (check-config) */
+enum { BB_APP_AUTO_MIGRATE = 1u << 5 }; /* migrate when storage.auto_migrate is true (serve) */
 
 const bb_config *bb_app_config(const bb_app *app);
 /* The loaded plugin of a kind (NULL if that kind was not asked for). */

@@ -82,7 +82,7 @@ int bb_cmd_serve(bb_cli *cli)
     char why[512];
     int64_t next_housekeeping;
     const bb_cfg *root;
-    bb_app *app = bb_cli_open(cli, BB_APP_ALL, &code);
+    bb_app *app = bb_cli_open(cli, BB_APP_ALL | BB_APP_AUTO_MIGRATE, &code);
     if (!app) return code;
 
     memset(&srv, 0, sizeof srv);

@@ -45,6 +45,16 @@ static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *
     return MHD_NO;
 }
 
+/* A read or delete failed in storage.  The input was validated already, so
+ * anything but NOT_FOUND / UNAVAILABLE / TIMEOUT is the server's problem:
+ * 500 with the message logged, never sent. */
+static enum MHD_Result reply_storage(bb_req *req, bb_error *err)
+{
+    if (err->code == BB_NOT_FOUND) err->field[0] = '\0';   /* never PARENT_NOT_FOUND here */
+    else if (err->code != BB_UNAVAILABLE && err->code != BB_TIMEOUT) err->code = BB_INTERNAL;
+    return bb_reply_status(req, err);
+}
+
 static enum MHD_Result reply_invalid(bb_req *req, const bb_error *err)
 {
     return bb_reply_error(req, 400, "INVALID_INPUT", err->msg, json_pack("{s:s}", "field", err->field));
@@ -74,8 +84,10 @@ enum MHD_Result bb_h_posts_list(bb_req *req)
                                 &err))
         return reply_invalid(req, &err);
     q.team = req->params[0];
-    if (req->srv->storage->post_list(req->srv->storage_inst, &call, &q, &page, &err) != BB_OK)
-        return bb_reply_status(req, &err);
+    if (req->srv->storage->post_list(req->srv->storage_inst, &call, &q, &page, &err) != BB_OK) {
+        bb_post_page_clear(&page);
+        return reply_storage(req, &err);
+    }
     body = bb_wire_page(&page, q.offset, q.limit);
     bb_post_page_clear(&page);
     if (!body) return bb_reply_error(req, 500, "SERVER_ERROR", "internal error", NULL);
@@ -232,8 +244,7 @@ enum MHD_Result bb_h_post_get(bb_req *req)
     memset(&p, 0, sizeof p);
     if (req->srv->storage->post_get(req->srv->storage_inst, &call, req->params[0], req->params[1], &p, &err) != BB_OK) {
         bb_post_clear(&p);
-        if (err.code == BB_NOT_FOUND) err.field[0] = '\0';   /* never PARENT_NOT_FOUND here */
-        return bb_reply_status(req, &err);
+        return reply_storage(req, &err);
     }
     body = bb_wire_post(&p);
     bb_post_clear(&p);
@@ -249,9 +260,7 @@ enum MHD_Result bb_h_post_delete(bb_req *req)
     if (!id_param_ok(req, &ret)) return ret;
     bb_error_clear(&err);
     if (req->srv->storage->post_delete(req->srv->storage_inst, &call, req->params[0], req->params[1], bb_wall_ms(),
-                                       &err) != BB_OK) {
-        if (err.code == BB_NOT_FOUND) err.field[0] = '\0';
-        return bb_reply_status(req, &err);
-    }
+                                       &err) != BB_OK)
+        return reply_storage(req, &err);
     return bb_reply_empty(req, 204);
 }
