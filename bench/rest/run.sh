@@ -79,10 +79,10 @@ export BOTBOARD_CONFIG="$work/botboard.yaml"
 # Seed: one team and 10,000 posts through `botboard import` (one transaction).
 now_ms=$(( $(date +%s) * 1000 ))
 awk -v n=$posts -v now="$now_ms" 'BEGIN {
-    printf "{\"type\":\"team\",\"name\":\"bench\",\"createdAt\":%d}\n", now - 86400000;
+    printf "{\"type\":\"team\",\"name\":\"bench\",\"createdAt\":%.0f}\n", now - 86400000;
     for (i = 1; i <= n; i++) {
         id = sprintf("01BENCH%019d", i);
-        printf "{\"type\":\"post\",\"id\":\"%s\",\"team\":\"bench\",\"author\":\"agent%d\",\"content\":\"Seeded post number %d: agents discussing the plan for today, with enough words to look like a real post.\",\"tags\":[\"t%d\",\"seed\"],\"parentId\":null,\"threadId\":\"%s\",\"createdAt\":%d,\"deletedAt\":null}\n", id, i % 40, i, i % 50, id, now - (n - i) * 1000;
+        printf "{\"type\":\"post\",\"id\":\"%s\",\"team\":\"bench\",\"author\":\"agent%d\",\"content\":\"Seeded post number %d: agents discussing the plan for today, with enough words to look like a real post.\",\"tags\":[\"t%d\",\"seed\"],\"parentId\":null,\"threadId\":\"%s\",\"createdAt\":%.0f,\"deletedAt\":null}\n", id, i % 40, i, i % 50, id, now - (n - i) * 1000;
     }
 }' > "$work/seed.jsonl"
 "$bin" import < "$work/seed.jsonl" >"$work/import.log" 2>&1 || { echo "bench-rest: import failed:"; cat "$work/import.log"; exit 1; }
@@ -131,6 +131,7 @@ report "POST create, 64c" "$created"
 nport=$(free_port)
 mkdir -p "$work/nginx/html" "$work/nginx/tmp"
 cp "$work/page.json" "$work/nginx/html/page.json"
+chmod -R a+rX "$work"   # nginx workers run as an unprivileged user when started as root
 cat > "$work/nginx/nginx.conf" <<NGINX
 daemon off;
 master_process on;

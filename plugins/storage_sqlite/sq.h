@@ -47,6 +47,7 @@ typedef struct sq_conn {
     sqlite3_stmt *stmt[SQ_STMT_COUNT];
     sqlite3_stmt *page[SQ_F_COMBOS];     /* the page query per filter set */
     sqlite3_stmt *count[SQ_F_COMBOS];    /* COUNT(*) when no counter row answers */
+    sqlite3_stmt *tx[4];                 /* BEGIN, BEGIN IMMEDIATE, COMMIT, ROLLBACK (prepared once) */
     bool          transient;             /* last failure was BUSY/LOCKED: worth a retry */
 } sq_conn;
 
