@@ -17,7 +17,8 @@ enum {
     BB_APP_SESSION  = 1u << 1,   /* create the session instance */
     BB_APP_UPSTREAM = 1u << 2,   /* create the upstream instance (needs storage for `local`) */
     BB_APP_ALL      = 7u,
-    BB_APP_MIGRATE  = 1u << 3    /* apply pending migrations after creating storage */
+    BB_APP_MIGRATE  = 1u << 3    /* after creating storage: apply pending migrations when
+                                  * storage.auto_migrate, else refuse a schema that is behind */
 };
 
 /* Load config_file (plus its conf.d/), validate, load plugins, create the
@@ -36,7 +37,6 @@ const bb_upstream_ops *bb_app_upstream(bb_app *app, bb_upstream **inst);
 #include "loader.h"
 
 enum { BB_APP_NO_CREATE = 1u << 4 };   /* load + validate plugins, create nothing (check-config) */
-enum { BB_APP_AUTO_MIGRATE = 1u << 5 }; /* migrate when storage.auto_migrate is true (serve) */
 
 const bb_config *bb_app_config(const bb_app *app);
 /* The loaded plugin of a kind (NULL if that kind was not asked for). */
