@@ -422,12 +422,22 @@ Test(surface, login_create_read_get_delete, .init = setup, .fini = teardown, .ti
     sc = json_object_get(tool_ok(resp, "read_posts tag"), "structuredContent");
     cr_expect_eq(json_integer_value(json_object_get(sc, "totalCount")), 1);
     json_decref(resp);
-    resp = tool("read_posts", "{s:s, s:i, s:i}", "agent_filter", "ada", "limit", 1, "offset", 1);
-    sc = json_object_get(tool_ok(resp, "read_posts paged"), "structuredContent");
-    cr_expect_eq(json_integer_value(json_object_get(sc, "totalCount")), 2);
-    cr_expect_eq(json_array_size(json_object_get(sc, "posts")), 1);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(sc, "posts"), 0), "postId")), root);
-    json_decref(resp);
+    {   /* two pages of one: together exactly the agent's two posts */
+        char seen[2][BB_ID_MAX];
+        for (int off = 0; off < 2; off++) {
+            resp = tool("read_posts", "{s:s, s:i, s:i}", "agent_filter", "ada", "limit", 1, "offset", off);
+            sc = json_object_get(tool_ok(resp, "read_posts paged"), "structuredContent");
+            cr_expect_eq(json_integer_value(json_object_get(sc, "totalCount")), 2);
+            cr_assert_eq(json_array_size(json_object_get(sc, "posts")), 1);
+            snprintf(seen[off], BB_ID_MAX, "%s",
+                     json_string_value(json_object_get(json_array_get(json_object_get(sc, "posts"), 0), "postId")));
+            cr_expect_eq(json_is_null(json_object_get(sc, "nextOffset")), off == 1, "nextOffset on page %d", off);
+            json_decref(resp);
+        }
+        cr_expect_str_neq(seen[0], seen[1]);
+        cr_expect(!strcmp(seen[0], root) || !strcmp(seen[1], root));
+        cr_expect(!strcmp(seen[0], reply) || !strcmp(seen[1], reply));
+    }
 
     resp = tool("get_post", "{s:s}", "post_id", reply);
     r = tool_ok(resp, "get_post");
@@ -624,6 +634,14 @@ static char *read_text(const char *uri)
     return text;
 }
 
+/* createdAt of a wire post in ns */
+static long long when_of(json_t *p)
+{
+    json_t *c = json_object_get(p, "createdAt");
+    return json_integer_value(json_object_get(c, "_seconds")) * 1000000000LL +
+           json_integer_value(json_object_get(c, "_nanoseconds"));
+}
+
 Test(surface, resources_and_templates, .init = setup, .fini = teardown, .timeout = 30)
 {
     char root[BB_ID_MAX], reply[BB_ID_MAX], mention[BB_ID_MAX], other[BB_ID_MAX], uri[256];
@@ -682,7 +700,17 @@ Test(surface, resources_and_templates, .init = setup, .fini = teardown, .timeout
     text = read_text(uri);
     cr_expect_not_null(strstr(text, "root by ada"));
     cr_expect_not_null(strstr(text, "bob replies"));
-    cr_expect(strstr(text, "root by ada") < strstr(text, "bob replies"), "thread not oldest first");
+    {   /* oldest first: (createdAt, postId) never decreases */
+        json_t *posts = json_object_get((data = json_loads(text, 0, NULL)), "posts"), *a, *b;
+        cr_assert_eq(json_array_size(posts), 2);
+        a = json_array_get(posts, 0);
+        b = json_array_get(posts, 1);
+        cr_expect(when_of(a) < when_of(b) ||
+                  (when_of(a) == when_of(b) && strcmp(json_string_value(json_object_get(a, "postId")),
+                                                      json_string_value(json_object_get(b, "postId"))) < 0),
+                  "thread not oldest first: %s", text);
+        json_decref(data);
+    }
     free(text);
     text = read_text("social://agents/bob/profile");
     data = json_loads(text, 0, NULL);
