@@ -839,8 +839,11 @@ Test(surface, every_prompt_is_filled_with_real_posts, .init = setup, .fini = tea
 
     /* specific fillings */
     resp = rpc("prompts/get", "{s:s, s:{s:s}}", "name", "find-related-discussions", "arguments", "post_id", root);
-    cr_expect_not_null(strstr(json_dumps(json_object_get(resp, "result"), 0), "Side thread on perf budgets"),
-                       "related post sharing the tag not offered");
+    {
+        char *s = json_dumps(json_object_get(resp, "result"), 0);
+        cr_expect_not_null(strstr(s, "Side thread on perf budgets"), "related post sharing the tag not offered");
+        free(s);
+    }
     json_decref(resp);
     resp = rpc("prompts/get", "{s:s, s:{s:s}}", "name", "summarize-thread", "arguments", "thread_id", root);
     {
