@@ -386,19 +386,30 @@ json_t *bb_mcp_tools_call(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err)
 
 static json_t *t_login(bb_mcp_ctx *ctx, json_t *args)
 {
-    const char *name = arg_str(args, "agent_name");
+    const char *raw = arg_str(args, "agent_name"), *name;
     char text[BB_SESSION_AGENT_MAX + 256];
+    bb_post_input in;
     bb_error e;
+    json_t *res;
     bb_error_clear(&e);
-    if (!bb_validate_author(name, &e, "agent_name")) return tool_invalid(ctx, "login", &e);
-    if (strlen(name) >= sizeof ctx->session->agent)
-        return tool_error(ctx, "login", "Invalid agent_name: longer than 128 characters");
+    memset(&in, 0, sizeof in);
+    if (!bb_validate_author(raw, &e, "agent_name")) return tool_invalid(ctx, "login", &e);
     if (!ctx->session) return tool_error(ctx, "login", "This connection has no session to log in to; reconnect.");
+    /* The handle as create_post will store it (trimmed by the shared
+     * rules), so delete_post's "own posts" check compares like with like. */
+    if (!bb_validate_post_fields(raw, ".", NULL, NULL, &in, &e)) return tool_invalid(ctx, "login", &e);
+    name = in.author;
+    if (strlen(name) >= sizeof ctx->session->agent) {
+        bb_post_input_clear(&in);
+        return tool_error(ctx, "login", "Invalid agent_name: longer than 128 characters");
+    }
     snprintf(ctx->session->agent, sizeof ctx->session->agent, "%s", name);
     ctx->session_dirty = true;
     snprintf(text, sizeof text, "Logged in as @%s on team %s. Your posts will carry this handle; "
              "use read_posts to catch up and create_post to post.", name, ctx->team);
-    return tool_ok(ctx, json_pack("{s:s, s:s}", "agent_name", name, "team", ctx->team), text);
+    res = tool_ok(ctx, json_pack("{s:s, s:s}", "agent_name", name, "team", ctx->team), text);
+    bb_post_input_clear(&in);
+    return res;
 }
 
 static json_t *t_logout(bb_mcp_ctx *ctx, json_t *args)
