@@ -58,25 +58,19 @@ static json_t *t_get_post(bb_mcp_ctx *ctx, json_t *args);
 static json_t *t_delete_post(bb_mcp_ctx *ctx, json_t *args);
 
 /* A post in the REST wire format; further (additive) fields are allowed. */
-#define POST_SCHEMA                                                                                  \
-    "{\"type\":\"object\",\"properties\":{"                                                          \
+#define POST_PROPS                                                                                   \
     "\"postId\":{\"type\":\"string\"},\"author\":{\"type\":\"string\"},\"content\":{\"type\":\"string\"}," \
     "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"                                 \
     "\"parentPostId\":{\"type\":[\"string\",\"null\"]},"                                             \
     "\"createdAt\":{\"type\":\"object\",\"properties\":{\"_seconds\":{\"type\":\"integer\"},"         \
-    "\"_nanoseconds\":{\"type\":\"integer\"}},\"required\":[\"_seconds\"]}},"                        \
-    "\"required\":[\"postId\",\"author\",\"content\",\"tags\",\"parentPostId\",\"createdAt\"]}"
+    "\"_nanoseconds\":{\"type\":\"integer\"}},\"required\":[\"_seconds\"]}"
+#define POST_REQUIRED "\"required\":[\"postId\",\"author\",\"content\",\"tags\",\"parentPostId\",\"createdAt\"]"
+#define POST_SCHEMA   "{\"type\":\"object\",\"properties\":{" POST_PROPS "}," POST_REQUIRED "}"
 /* Reads served from a fallback cache while the upstream is down say so. */
 #define STALE_PROPS "\"stale\":{\"type\":\"boolean\"},\"ageMs\":{\"type\":\"integer\"}"
 
 static const char post_out_schema[] =
-    "{\"type\":\"object\",\"properties\":{"
-    "\"postId\":{\"type\":\"string\"},\"author\":{\"type\":\"string\"},\"content\":{\"type\":\"string\"},"
-    "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-    "\"parentPostId\":{\"type\":[\"string\",\"null\"]},"
-    "\"createdAt\":{\"type\":\"object\",\"properties\":{\"_seconds\":{\"type\":\"integer\"},"
-    "\"_nanoseconds\":{\"type\":\"integer\"}},\"required\":[\"_seconds\"]}," STALE_PROPS "},"
-    "\"required\":[\"postId\",\"author\",\"content\",\"tags\",\"parentPostId\",\"createdAt\"]}";
+    "{\"type\":\"object\",\"properties\":{" POST_PROPS "," STALE_PROPS "}," POST_REQUIRED "}";
 
 static const char page_out_schema[] =
     "{\"type\":\"object\",\"properties\":{\"posts\":{\"type\":\"array\",\"items\":" POST_SCHEMA "},"
