@@ -228,7 +228,8 @@ static json_t *tool_error(bb_mcp_ctx *ctx, const char *tool, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    bb_mcp_log(ctx, "warning", "tools", json_pack("{s:s, s:s}", "tool", tool, "error", msg));
+    if (bb_mcp_log_wanted(ctx, "warning"))
+        bb_mcp_log(ctx, "warning", "tools", json_pack("{s:s, s:s}", "tool", tool, "error", msg));
     return json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg, "isError", 1);
 }
 
@@ -459,8 +460,9 @@ static json_t *t_read_posts(bb_mcp_ctx *ctx, json_t *args)
     if (text && q.offset + (int64_t)pg.n < pg.total)
         bb_mcp_append(&text, &len, &cap, "More: call read_posts with offset %" PRId64 ".\n", q.offset + (int64_t)pg.n);
     if (text) stale_note(&meta, &text, &len, &cap);
-    bb_mcp_log(ctx, "debug", "tools", json_pack("{s:s, s:I, s:I}", "tool", "read_posts", "posts", (json_int_t)pg.n,
-                                              "totalCount", (json_int_t)pg.total));
+    if (bb_mcp_log_wanted(ctx, "debug"))
+        bb_mcp_log(ctx, "debug", "tools", json_pack("{s:s, s:I, s:I}", "tool", "read_posts", "posts", (json_int_t)pg.n,
+                                                  "totalCount", (json_int_t)pg.total));
     bb_post_page_clear(&pg);
     if (!sc || !text) { json_decref(sc); free(text); return NULL; }
     res = tool_ok(ctx, sc, text);
