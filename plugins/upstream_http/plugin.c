@@ -544,13 +544,13 @@ static bb_status uh_health(bb_upstream *self, const bb_call *call, char *detail,
     uh_client_perform(u, &rq, &resp);
     u->api->add(u->m.requests[UH_OP_HEALTH][resp.outcome], 1);
     if (resp.outcome == UH_OUT_TRANSPORT || resp.outcome == UH_OUT_TIMEOUT) {
-        st = bb_fail(err, BB_UNAVAILABLE, NULL, "upstream unreachable: %s", resp.transport_error);
+        st = bb_fail(err, BB_UNAVAILABLE, NULL, "%s, upstream unreachable: %s", bstate, resp.transport_error);
         snprintf(detail, len, "%s, upstream unreachable: %s", bstate, resp.transport_error);
     } else if (resp.status == 401) {
-        st = bb_fail(err, BB_UNAVAILABLE, NULL, "upstream rejected our API key (HTTP 401)");
+        st = bb_fail(err, BB_UNAVAILABLE, NULL, "%s, upstream rejected our API key (HTTP 401)", bstate);
         snprintf(detail, len, "%s, upstream rejected our API key (HTTP 401)", bstate);
     } else if (resp.status >= 500) {
-        st = bb_fail(err, BB_UNAVAILABLE, NULL, "upstream answered HTTP %ld", resp.status);
+        st = bb_fail(err, BB_UNAVAILABLE, NULL, "%s, upstream answered HTTP %ld", bstate, resp.status);
         snprintf(detail, len, "%s, upstream HTTP %ld", bstate, resp.status);
     } else {
         snprintf(detail, len, "%s, upstream HTTP %ld in %lld ms", bstate, resp.status,
