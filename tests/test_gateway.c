@@ -230,6 +230,27 @@ Test(gateway, retry_after_is_honoured, .timeout = 30)
     gw_stop(&g);
 }
 
+Test(gateway, retry_after_on_503_is_honoured_too, .timeout = 30)
+{
+    gw g;
+    bb_post_page pg;
+    bb_error err;
+    json_t *st, *log;
+    int64_t gap;
+    gw_start(&g, "    retry:\n      max_attempts: 2\n      base_ms: 10\n      max_ms: 20\n");
+    proxy_rule(&g.px, "mode=status&status=503&retry_after=1&times=1&then_status=200", PAGE_BODY);
+    cr_assert_eq(list(&g, 0, &pg, NULL, &err), BB_OK, "%s", err.msg);
+    bb_post_page_clear(&pg);
+    st = proxy_stats(&g.px);
+    log = json_object_get(st, "log");
+    cr_assert_eq(json_array_size(log), 2);
+    gap = json_integer_value(json_object_get(json_array_get(log, 1), "t_ms")) -
+          json_integer_value(json_object_get(json_array_get(log, 0), "t_ms"));
+    cr_expect(gap >= 980 && gap < 1500, "Retry-After: 1 on a 503, retry after %lld ms", (long long)gap);
+    json_decref(st);
+    gw_stop(&g);
+}
+
 Test(gateway, retry_after_past_the_deadline_fails_at_once, .timeout = 30)
 {
     gw g;

@@ -478,6 +478,17 @@ static bb_status uh_delete_post(bb_upstream *self, const bb_call *call, const ch
     rq = (uh_request){ .op = UH_OP_DELETE, .method = "DELETE", .path = path, .call = call,
                        .deadline_ms = uh_deadline(u, call) };
     st = uh_call(u, &rq, &resp, err);
+    if (st == BB_NOT_FOUND && resp.ambiguous) {
+        /* An earlier attempt may have deleted it before its answer was
+         * lost: the post is gone either way, which is what was asked.
+         * Note: libcurl itself re-sends a request once when a reused
+         * connection dies before any byte of the answer; we cannot see that
+         * re-send, so such a delete may still report NOT_FOUND.  Creates are
+         * safe from it: the re-send carries the same Idempotency-Key. */
+        u->api->log(u->host, BB_LOG_DEBUG, call, "delete_post: 404 after an ambiguous attempt, taken as deleted");
+        bb_error_clear(err);
+        st = BB_OK;
+    }
     if (st == BB_OK) uh_cache_invalidate_team(u, team);
     else write_failed(err, "delete_post");
     uh_response_clear(&resp);
