@@ -26,7 +26,7 @@
     "storage:\n  backend: sqlite\n  auto_migrate: true\n  sqlite:\n    path: gateway.db\n"      \
     "session:\n  backend: memory\n"                                                             \
     "upstream:\n  backend: http\n  http:\n    base_url: %s/v1\n    api_key: %s\n%s"             \
-    "bootstrap:\n  key_file: dev.key\nlogging:\n  format: json\n  level: warn\n"                \
+    "bootstrap:\n  key_file: dev.key\nlogging:\n  format: json\n  level: debug\n"               \
     "ratelimit:\n  read: { per_minute: 10000000, burst: 1000000 }\n"                            \
     "  write: { per_minute: 10000000, burst: 1000000 }\n  delete: { per_minute: 10000000, burst: 1000000 }\n"
 
@@ -67,6 +67,13 @@ static void duo_start(duo *d, const char *http_extra)
 
 static void duo_stop(duo *d)
 {
+    /* Exit 0 also means no sanitizer report from the gateway process. */
+    char *log;
+    cr_expect_eq(bbt_server_stop(&d->gw.srv), 0, "the gateway did not exit cleanly (see %s)", d->gw.srv.proc.log_path);
+    /* The upstream key is a secret: never in the gateway's log. */
+    log = bbt_read_file(d->gw.srv.proc.log_path, NULL);
+    cr_expect(log && !strstr(log, d->origin_key), "the upstream API key appears in the gateway log");
+    free(log);
     bbt_server_destroy(&d->gw.srv);
     proxy_stop(&d->px);
     bbt_server_destroy(&d->origin);
