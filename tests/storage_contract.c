@@ -1105,3 +1105,24 @@ Test(contract, auto_migrate_applies_or_refuses_pending_migrations, .timeout = 60
     cr_assert_eq(seen.applied, seen.n, "auto_migrate applied everything");
     ct_close(&t);
 }
+
+/* Host ids are monotonic, so posts made in one millisecond keep creation order. */
+Test(contract, same_millisecond_posts_keep_creation_order, .timeout = 60)
+{
+    ct t;
+    char ids[50][BB_ID_MAX];
+    int expect[51];
+    bb_post_query q;
+    ct_open(&t);
+    ct_team(&t, "alpha");
+    for (int i = 0; i < 50; i++) {
+        must_post(&t, "alpha", "alice", "burst", NULL, i ? ids[0] : NULL, 7000, ids[i]);
+        expect[i] = i;
+    }
+    expect[50] = -1;
+    q = query("alpha");
+    q.thread_id = ids[0];
+    q.ascending = true;
+    expect_page(&t, &q, ids, expect, 50, "root first, replies in creation order");
+    ct_close(&t);
+}
