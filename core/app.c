@@ -101,32 +101,37 @@ static bool create_slot(bb_app *app, bb_plugin_kind kind, bb_error *err)
     return true;
 }
 
-static bb_status migrate_report(void *ud, const bb_migration_info *m)
+static bb_status count_pending(void *ud, const bb_migration_info *m)
 {
-    int *pending = ud;
-    if (!m->applied) {
-        bb_info("storage", "migration %d (%s) pending", m->version, m->name);
-        if (pending) (*pending)++;
-    }
+    if (!m->applied) (*(int *)ud)++;
     return BB_OK;
 }
 
-/* Apply pending migrations (apply) or refuse to run on a schema that has some. */
-static bool migrate_storage(bb_app *app, bool apply, bb_error *err)
+/* storage.auto_migrate: true applies pending migrations; false only checks
+ * that none is pending, so a deploy that forgot `botboard migrate` stops
+ * with a clear message instead of failing on the first query. */
+static bool bring_schema_up_to_date(bb_app *app, bb_error *err)
 {
     const bb_storage_ops *ops = slot_of(app, BB_KIND_STORAGE)->plugin.desc->ops;
+    bool apply = bb_cfg_bool(bb_config_root(app->cfg), "storage.auto_migrate", true);
+    bb_call call = { "migrate", NULL, 0 };
     bb_error merr;
-    bb_call call = { NULL, NULL, 0 };
     int pending = 0;
     bb_error_clear(&merr);
-    if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, apply, migrate_report, &pending, &merr) != BB_OK) {
-        bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "migration failed: %s", merr.msg);
+    if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, false, count_pending, &pending, &merr) != BB_OK) {
+        bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "schema check failed: %s", merr.msg);
         return false;
     }
-    if (!apply && pending > 0) {
-        bb_fail(err, BB_INVALID, "storage.auto_migrate",
-                "the database has %d pending migration(s) and storage.auto_migrate is false: run `botboard migrate`",
-                pending);
+    if (pending == 0) return true;
+    if (!apply) {
+        bb_fail(err, BB_UNAVAILABLE, NULL, "the database schema is behind this botboard (%d migration%s pending) and "
+                "storage.auto_migrate is false: run 'botboard migrate'", pending, pending == 1 ? "" : "s");
+        return false;
+    }
+    bb_error_clear(&merr);
+    pending = 0;
+    if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, true, count_pending, &pending, &merr) != BB_OK) {
+        bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "migration failed: %s", merr.msg);
         return false;
     }
     return true;
@@ -165,11 +170,8 @@ bb_app *bb_app_open(const char *config_file, unsigned flags, bb_error *err)
     if (flags & BB_APP_NO_CREATE) return app;
     for (int i = 0; i < N_KINDS; i++)
         if ((flags & kind_flags[i]) && !create_slot(app, kinds[i], err)) goto fail;
-    if ((flags & (BB_APP_MIGRATE | BB_APP_AUTO_MIGRATE)) && slot_of(app, BB_KIND_STORAGE)->inst) {
-        bool apply = (flags & BB_APP_MIGRATE) ||
-                     bb_cfg_bool(bb_config_root(app->cfg), "storage.auto_migrate", true);
-        if (!migrate_storage(app, apply, err)) goto fail;
-    }
+    if ((flags & BB_APP_MIGRATE) && slot_of(app, BB_KIND_STORAGE)->inst && !bring_schema_up_to_date(app, err))
+        goto fail;
     return app;
 fail:
     bb_app_close(app);

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -116,6 +117,9 @@ static void req_free(bb_req *req)
     free(req);
 }
 
+/* Largest over-limit body read and dropped so its 413 arrives cleanly. */
+#define DRAIN_MAX_BYTES (64ull << 20)
+
 static bool body_append(bb_req *req, const char *data, size_t len, int64_t max)
 {
     if (req->body_too_large) return true;
@@ -155,17 +159,23 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         /* First call: headers only.  Answering now would cost keep-alive. */
         const char *clen;
         req_start(req, method);
-        /* A declared body over the limit is refused before it is read: MHD
-         * then closes the connection, which is what a 10 MB upload deserves
-         * (keep-alive does not matter for it). */
+        /* A declared body over the limit.  If the client is waiting for
+         * "100 Continue", nothing is in flight: answer 413 now.  Otherwise
+         * the body is already coming: answering now would close the socket
+         * with unread data, the kernel would reset it and the client could
+         * lose the 413 — so it is read and dropped (body_append) and
+         * answered at the end, unless it is absurdly large. */
         clen = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (clen && strtoull(clen, NULL, 10) > (unsigned long long)bb_settings_now(srv)->max_body) {
+            const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
             req->body_too_large = true;
-            req->dispatched = true;
-            bb_log_set_request(req->request_id, req->traceparent);
-            ret = bb_dispatch(req);
-            bb_log_clear_request();
-            return ret;
+            if ((expect && strcasecmp(expect, "100-continue") == 0) || strtoull(clen, NULL, 10) > DRAIN_MAX_BYTES) {
+                req->dispatched = true;
+                bb_log_set_request(req->request_id, req->traceparent);
+                ret = bb_dispatch(req);
+                bb_log_clear_request();
+                return ret;
+            }
         }
         return MHD_YES;
     }

@@ -1092,14 +1092,14 @@ Test(contract, auto_migrate_applies_or_refuses_pending_migrations, .timeout = 60
     mig_seen seen = { 0, 0, 0, true };
     ct_prepare(&t, "storage:\n  auto_migrate: false\n");
     bb_error_clear(&err);
-    cr_assert_null(ct_reopen(&t, BB_APP_STORAGE | BB_APP_AUTO_MIGRATE, &err), "fresh schema served unmigrated");
+    cr_assert_null(ct_reopen(&t, BB_APP_STORAGE | BB_APP_MIGRATE, &err), "fresh schema served unmigrated");
     cr_assert(strstr(err.msg, "pending") && strstr(err.msg, "botboard migrate"), "says what to do: %s", err.msg);
     cr_assert(ct_reopen(&t, BB_APP_STORAGE | BB_APP_MIGRATE, &err), "%s", err.msg);
-    cr_assert(ct_reopen(&t, BB_APP_STORAGE | BB_APP_AUTO_MIGRATE, &err), "migrated store opens: %s", err.msg);
+    cr_assert(ct_reopen(&t, BB_APP_STORAGE | BB_APP_MIGRATE, &err), "migrated store opens: %s", err.msg);
     ct_close(&t);
 
     ct_prepare(&t, NULL);   /* auto_migrate defaults to true */
-    cr_assert(ct_reopen(&t, BB_APP_STORAGE | BB_APP_AUTO_MIGRATE, &err), "%s", err.msg);
+    cr_assert(ct_reopen(&t, BB_APP_STORAGE | BB_APP_MIGRATE, &err), "%s", err.msg);
     OK(t.ops->migrate(t.st, &t.call, false, see_migration, &seen, &e_));
     cr_assert_gt(seen.n, 0);
     cr_assert_eq(seen.applied, seen.n, "auto_migrate applied everything");
