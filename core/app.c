@@ -101,11 +101,40 @@ static bool create_slot(bb_app *app, bb_plugin_kind kind, bb_error *err)
     return true;
 }
 
-static bb_status migrate_report(void *ud, const bb_migration_info *m)
+static bb_status count_pending(void *ud, const bb_migration_info *m)
 {
-    (void)ud;
-    if (!m->applied) bb_info("storage", "migration %d (%s) pending", m->version, m->name);
+    if (!m->applied) (*(int *)ud)++;
     return BB_OK;
+}
+
+/* storage.auto_migrate: true applies pending migrations; false only checks
+ * that none is pending, so a deploy that forgot `botboard migrate` stops
+ * with a clear message instead of failing on the first query. */
+static bool bring_schema_up_to_date(bb_app *app, bb_error *err)
+{
+    const bb_storage_ops *ops = slot_of(app, BB_KIND_STORAGE)->plugin.desc->ops;
+    bool apply = bb_cfg_bool(bb_config_root(app->cfg), "storage.auto_migrate", true);
+    bb_call call = { "migrate", NULL, 0 };
+    bb_error merr;
+    int pending = 0;
+    bb_error_clear(&merr);
+    if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, false, count_pending, &pending, &merr) != BB_OK) {
+        bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "schema check failed: %s", merr.msg);
+        return false;
+    }
+    if (pending == 0) return true;
+    if (!apply) {
+        bb_fail(err, BB_UNAVAILABLE, NULL, "the database schema is behind this botboard (%d migration%s pending) and "
+                "storage.auto_migrate is false: run 'botboard migrate'", pending, pending == 1 ? "" : "s");
+        return false;
+    }
+    bb_error_clear(&merr);
+    pending = 0;
+    if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, true, count_pending, &pending, &merr) != BB_OK) {
+        bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "migration failed: %s", merr.msg);
+        return false;
+    }
+    return true;
 }
 
 bb_app *bb_app_open(const char *config_file, unsigned flags, bb_error *err)
@@ -141,16 +170,8 @@ bb_app *bb_app_open(const char *config_file, unsigned flags, bb_error *err)
     if (flags & BB_APP_NO_CREATE) return app;
     for (int i = 0; i < N_KINDS; i++)
         if ((flags & kind_flags[i]) && !create_slot(app, kinds[i], err)) goto fail;
-    if ((flags & BB_APP_MIGRATE) && slot_of(app, BB_KIND_STORAGE)->inst) {
-        const bb_storage_ops *ops = slot_of(app, BB_KIND_STORAGE)->plugin.desc->ops;
-        bb_error merr;
-        bb_call call = { NULL, NULL, 0 };
-        bb_error_clear(&merr);
-        if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, true, migrate_report, NULL, &merr) != BB_OK) {
-            bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "migration failed: %s", merr.msg);
-            goto fail;
-        }
-    }
+    if ((flags & BB_APP_MIGRATE) && slot_of(app, BB_KIND_STORAGE)->inst && !bring_schema_up_to_date(app, err))
+        goto fail;
     return app;
 fail:
     bb_app_close(app);

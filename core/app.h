@@ -17,7 +17,8 @@ enum {
     BB_APP_SESSION  = 1u << 1,   /* create the session instance */
     BB_APP_UPSTREAM = 1u << 2,   /* create the upstream instance (needs storage for `local`) */
     BB_APP_ALL      = 7u,
-    BB_APP_MIGRATE  = 1u << 3    /* apply pending migrations after creating storage */
+    BB_APP_MIGRATE  = 1u << 3    /* after creating storage: apply pending migrations when
+                                  * storage.auto_migrate, else refuse a schema that is behind */
 };
 
 /* Load config_file (plus its conf.d/), validate, load plugins, create the

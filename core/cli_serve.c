@@ -41,7 +41,10 @@ static void dev_bootstrap(bb_server *srv)
     if (strcmp(bb_cfg_str(root, "environment", "dev"), "dev") != 0) return;
     bb_error_clear(&err);
     if (srv->storage->team_get(srv->storage_inst, &call, "default", &t, &err) == BB_OK) return;
-    if (err.code != BB_NOT_FOUND) return;
+    if (err.code != BB_NOT_FOUND) {
+        bb_warn("bootstrap", "cannot look up team default (%s): no dev key created", err.msg);
+        return;
+    }
     t.created_ms = bb_wall_ms();
     if (srv->storage->team_create(srv->storage_inst, &call, &t, &err) != BB_OK) {
         bb_warn("bootstrap", "cannot create team default: %s", err.msg);
@@ -82,7 +85,7 @@ int bb_cmd_serve(bb_cli *cli)
     char why[512];
     int64_t next_housekeeping;
     const bb_cfg *root;
-    bb_app *app = bb_cli_open(cli, BB_APP_ALL, &code);
+    bb_app *app = bb_cli_open(cli, BB_APP_ALL | BB_APP_MIGRATE, &code);
     if (!app) return code;
 
     memset(&srv, 0, sizeof srv);

@@ -157,7 +157,7 @@ int bb_cmd_mcp_stdio(bb_cli *cli)
     bool initialized_session = false;
     const bb_cfg *root;
     int64_t max_line;
-    bb_app *app = bb_cli_open(cli, BB_APP_ALL, &code);
+    bb_app *app = bb_cli_open(cli, BB_APP_ALL | BB_APP_MIGRATE, &code);
     if (!app) return code;
 
     signal(SIGPIPE, SIG_IGN);   /* a client that closed stdout gives EPIPE, not death */

@@ -262,3 +262,63 @@ Test(serve, sighup_swaps_reloadable_keys_and_keeps_the_old_config_on_errors, .ti
     cr_expect_eq(bbt_server_stop(&s), 0);
     bbt_server_destroy(&s);
 }
+
+/* The embedded defaults end to end: a fresh SQLite file is migrated at
+ * start (storage.auto_migrate), dev bootstrap writes a key, the key works. */
+#define SQLITE_CONFIG \
+    "server:\n  listen: 127.0.0.1:{{PORT}}\n" \
+    "storage:\n  backend: sqlite\n  auto_migrate: %s\n  sqlite:\n    path: board.db\n" \
+    "bootstrap:\n  key_file: dev.key\nlogging:\n  format: json\n"
+
+Test(serve, embedded_defaults_migrate_bootstrap_and_serve, .timeout = 60)
+{
+    bbt_server s;
+    char yaml[1024], why[4096], path[600], url[256], auth[160], *key;
+    bbt_response r;
+    snprintf(yaml, sizeof yaml, SQLITE_CONFIG, "true");
+    if (!bbt_server_start(&s, yaml, why, sizeof why)) cr_assert_fail("botboard did not start: %s", why);
+    snprintf(path, sizeof path, "%s/dev.key", s.dir);
+    key = bbt_read_file(path, NULL);
+    cr_assert_not_null(key, "no dev key at %s", path);
+    key[strcspn(key, "\n")] = '\0';
+    snprintf(auth, sizeof auth, "Authorization: Bearer %s", key);
+    snprintf(url, sizeof url, "%s/v1/teams/default/posts", s.base_url);
+    cr_assert(bbt_http("GET", url, (const char *const[]){ auth, NULL }, NULL, 0, &r));
+    cr_expect_eq(r.status, 200, "%s", r.body);
+    cr_expect_not_null(strstr(r.body, "\"totalCount\":0"), "%s", r.body);
+    bbt_response_free(&r);
+    free(key);
+    cr_expect_eq(bbt_server_stop(&s), 0);
+    bbt_server_destroy(&s);
+}
+
+Test(serve, schema_behind_without_auto_migrate_is_refused, .timeout = 60)
+{
+    char *dir = bbt_tempdir("nomigrate"), *cfg, yaml[1024], *out = NULL, *err = NULL;
+    const char *serve[] = { "serve", NULL }, *status[] = { "migrate", "--status", NULL }, *apply[] = { "migrate", NULL };
+    cr_assert_not_null(dir);
+    snprintf(yaml, sizeof yaml, SQLITE_CONFIG, "false");
+    {   /* no server is started: any port will do */
+        char *at = strstr(yaml, "{{PORT}}");
+        cr_assert_not_null(at);
+        memcpy(at, "18099", 5);
+        memmove(at + 5, at + 8, strlen(at + 8) + 1);
+    }
+    cfg = bbt_write_file(dir, "botboard.yaml", yaml);
+    cr_assert_not_null(cfg);
+    cr_expect_eq(bbt_botboard_cli(cfg, serve, &out, &err), 1);
+    cr_expect_not_null(strstr(err, "storage.auto_migrate is false: run 'botboard migrate'"), "%s", err);
+    free(out); free(err);
+    cr_expect_eq(bbt_botboard_cli(cfg, status, &out, &err), 0, "%s", err);
+    cr_expect_not_null(strstr(out, "pending"), "%s", out);
+    free(out); free(err);
+    cr_expect_eq(bbt_botboard_cli(cfg, apply, &out, &err), 0, "%s", err);
+    free(out); free(err);
+    cr_expect_eq(bbt_botboard_cli(cfg, status, &out, &err), 0, "%s", err);
+    cr_expect_null(strstr(out, "pending"), "%s", out);
+    cr_expect_not_null(strstr(out, "applied"), "%s", out);
+    free(out); free(err);
+    free(cfg);
+    bbt_rmtree(dir);
+    free(dir);
+}
