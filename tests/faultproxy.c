@@ -24,7 +24,7 @@
  *     then_status=S     after those N requests answer S with the request body
  *                       (which is then not used before), instead of passing
  *   POST /_fault/reset  back to pass, counters and log cleared, hangs released
- *   GET  /_fault/stats  {"requests":N,"forwarded":F,"injected":I,
+ *   GET  /_fault/stats  {"requests":N,"forwarded":F,"injected":I,"connections":C,
  *                        "log":[{"t_ms","method","path","idem","rid","traceparent","auth","action"}]}
  *
  * Thread per connection, so a hung request never blocks another.  Prints
@@ -79,6 +79,7 @@ static struct {
     rule            r;
     uint64_t        rng;
     long            requests, forwarded, injected;
+    long            connections;  /* TCP connections accepted: reuse shows as few */
     log_entry       log[LOG_MAX];
     size_t          n_log;
     unsigned        generation;   /* bumped by reset: releases hangs */
@@ -300,8 +301,9 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
                                                  P.log[i].path, "idem", P.log[i].idem, "rid", P.log[i].rid,
                                                  "traceparent", P.log[i].traceparent, "auth", P.log[i].auth,
                                                  "action", action_names[P.log[i].act]));
-        j = json_pack("{s:I, s:I, s:I, s:o}", "requests", (json_int_t)P.requests, "forwarded",
-                      (json_int_t)P.forwarded, "injected", (json_int_t)P.injected, "log", log);
+        j = json_pack("{s:I, s:I, s:I, s:I, s:o}", "requests", (json_int_t)P.requests, "forwarded",
+                      (json_int_t)P.forwarded, "injected", (json_int_t)P.injected, "connections",
+                      (json_int_t)P.connections, "log", log);
         pthread_mutex_unlock(&P.lock);
         return reply_json(c, 200, j);
     }
@@ -310,7 +312,7 @@ static enum MHD_Result control(struct MHD_Connection *c, const char *method, con
         pthread_mutex_lock(&P.lock);
         free(P.r.body);
         P.r = (rule){ .mode = A_PASS, .times = -1, .status = 503, .retry_after = -1 };
-        P.requests = P.forwarded = P.injected = 0;
+        P.requests = P.forwarded = P.injected = P.connections = 0;
         P.n_log = 0;
         P.generation++;
         pthread_mutex_unlock(&P.lock);
@@ -452,6 +454,15 @@ static enum MHD_Result handle(void *cls, struct MHD_Connection *c, const char *u
     }
 }
 
+static void on_connection(void *cls, struct MHD_Connection *c, void **socket_ctx, enum MHD_ConnectionNotificationCode code)
+{
+    (void)cls; (void)c; (void)socket_ctx;
+    if (code != MHD_CONNECTION_NOTIFY_STARTED) return;
+    pthread_mutex_lock(&P.lock);
+    P.connections++;
+    pthread_mutex_unlock(&P.lock);
+}
+
 static void done(void *cls, struct MHD_Connection *c, void **con_cls, enum MHD_RequestTerminationCode t)
 {
     req *in = *con_cls;
@@ -483,7 +494,8 @@ int main(int argc, char **argv)
         sa.sin_addr.s_addr = htonl(0x7f000001);
         d = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG,
                              (uint16_t)port, NULL, NULL, handle, NULL, MHD_OPTION_SOCK_ADDR, &sa,
-                             MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
+                             MHD_OPTION_NOTIFY_COMPLETED, done, NULL, MHD_OPTION_NOTIFY_CONNECTION, on_connection,
+                             NULL, MHD_OPTION_CONNECTION_TIMEOUT, 120u,
                              MHD_OPTION_END);
     }
     if (!d) { fprintf(stderr, "faultproxy: cannot listen on 127.0.0.1:%d\n", port); return 1; }

@@ -159,6 +159,52 @@ Test(gateway, x_api_key_header_when_configured, .timeout = 30)
     gw_stop(&g);
 }
 
+/* ---- connection reuse ------------------------------------------------------ */
+
+typedef struct reuse_arg {
+    gw  *g;
+    int  base, ok;
+} reuse_arg;
+
+static void *reuse_loop(void *ud)
+{
+    reuse_arg *a = ud;
+    for (int i = 0; i < 50; i++) {
+        bb_post_page pg;
+        bb_error err;
+        /* Different offsets: no single flight, every call is a request. */
+        if (list(a->g, a->base + i, &pg, NULL, &err) == BB_OK) { a->ok++; bb_post_page_clear(&pg); }
+    }
+    return NULL;
+}
+
+Test(gateway, connections_are_reused_across_requests_and_threads, .timeout = 30)
+{
+    gw g;
+    pthread_t th[4];
+    reuse_arg a[4];
+    json_t *st;
+    long conns;
+    gw_start(&g, NULL);
+    proxy_rule(&g.px, "mode=status&status=200", PAGE_BODY);
+    for (int i = 0; i < 4; i++) {
+        a[i] = (reuse_arg){ &g, 1000 * (i + 1), 0 };
+        cr_assert_eq(pthread_create(&th[i], NULL, reuse_loop, &a[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        cr_expect_eq(a[i].ok, 50);
+    }
+    st = proxy_stats(&g.px);
+    cr_expect_eq(json_integer_value(json_object_get(st, "requests")), 200);
+    conns = (long)json_integer_value(json_object_get(st, "connections"));
+    json_decref(st);
+    /* About one connection per concurrent caller, plus the test's own
+     * control requests (a fresh connection each): far from one per request. */
+    cr_expect_leq(conns, 4 + 2 + 4, "%ld connections for 200 requests from 4 threads", conns);
+    gw_stop(&g);
+}
+
 /* ---- retries --------------------------------------------------------------- */
 
 Test(gateway, retries_count_and_spacing_within_bounds, .timeout = 30)
@@ -226,6 +272,27 @@ Test(gateway, retry_after_is_honoured, .timeout = 30)
     gap = json_integer_value(json_object_get(json_array_get(log, 1), "t_ms")) -
           json_integer_value(json_object_get(json_array_get(log, 0), "t_ms"));
     cr_expect(gap >= 980 && gap < 1500, "Retry-After: 1 but the retry came after %lld ms", (long long)gap);
+    json_decref(st);
+    gw_stop(&g);
+}
+
+Test(gateway, retry_after_on_503_is_honoured_too, .timeout = 30)
+{
+    gw g;
+    bb_post_page pg;
+    bb_error err;
+    json_t *st, *log;
+    int64_t gap;
+    gw_start(&g, "    retry:\n      max_attempts: 2\n      base_ms: 10\n      max_ms: 20\n");
+    proxy_rule(&g.px, "mode=status&status=503&retry_after=1&times=1&then_status=200", PAGE_BODY);
+    cr_assert_eq(list(&g, 0, &pg, NULL, &err), BB_OK, "%s", err.msg);
+    bb_post_page_clear(&pg);
+    st = proxy_stats(&g.px);
+    log = json_object_get(st, "log");
+    cr_assert_eq(json_array_size(log), 2);
+    gap = json_integer_value(json_object_get(json_array_get(log, 1), "t_ms")) -
+          json_integer_value(json_object_get(json_array_get(log, 0), "t_ms"));
+    cr_expect(gap >= 980 && gap < 1500, "Retry-After: 1 on a 503, retry after %lld ms", (long long)gap);
     json_decref(st);
     gw_stop(&g);
 }

@@ -6,6 +6,7 @@
  */
 #include "mcp_common.h"
 
+#include <signal.h>
 #include <time.h>
 
 /* The two processes share the SQLite file (API keys) and Redis (sessions). */
@@ -107,7 +108,12 @@ Test(session_http, session_survives_a_restart_and_stays_logged_in)
     cr_assert_eq(ping_status(&e, sid), 200, "the session did not survive the restart");
     j = call_tool(&e, sid, "create_post", "{\"content\":\"written after a restart\"}");
     cr_assert(tool_ok(j), "not logged in any more after the restart: %s", json_dumps(j, 0));
-    cr_assert_not_null(strstr(json_dumps(j, 0), "restart-agent"), "author is not the logged-in agent");
+    {
+        char *text = json_dumps(j, 0);
+        bool by_agent = text && strstr(text, "restart-agent");
+        free(text);
+        cr_assert(by_agent, "author is not the logged-in agent");
+    }
     json_decref(j);
     free(sid);
     mcp_env_stop(&e);
@@ -194,5 +200,87 @@ Test(session_http, redis_outage_is_503_and_not_ready_then_recovers)
     sid = mcp_open(&e, "2025-06-18");
     cr_assert_eq(ping_status(&e, sid), 200);
     free(sid);
+    mcp_env_stop(&e);
+}
+
+#define KEY_B_TEXT "kb:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8="
+#define KEY_A_TEXT "ka:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+
+/* Replace the session.keys line of the running server's config and SIGHUP;
+ * wait (bounded) for the log line that says which key seals now. */
+static void rotate(mcp_env *e, const char *keys, const char *expect_log)
+{
+    size_t len;
+    char *text = bbt_read_file(e->srv.config_path, &len), *line, *end, *fresh;
+    bool seen = false;
+    cr_assert_not_null(text);
+    line = strstr(text, "  keys: [");
+    cr_assert_not_null(line);
+    end = strchr(line, '\n');
+    cr_assert_not_null(end);
+    cr_assert(asprintf(&fresh, "%.*s  keys: [%s]%s", (int)(line - text), text, keys, end) > 0);
+    {
+        FILE *f = fopen(e->srv.config_path, "w");
+        cr_assert_not_null(f);
+        fputs(fresh, f);
+        fclose(f);
+    }
+    free(text);
+    free(fresh);
+    bbt_proc_signal(&e->srv.proc, SIGHUP);
+    for (int i = 0; i < 250 && !seen; i++) {
+        char *log = bbt_read_file(e->srv.proc.log_path, &len);
+        seen = log && strstr(log, expect_log);
+        free(log);
+        if (!seen) nanosleep(&(struct timespec){ 0, 20 * 1000 * 1000 }, NULL);
+    }
+    cr_assert(seen, "no '%s' in the log 5 s after SIGHUP", expect_log);
+}
+
+/* Every sealed session in Redis names this key id in its clear header. */
+static void all_sealed_with(const char *key_id)
+{
+    static const char *const scan[] = { "--scan", "--pattern", "botboard:s:*", NULL };
+    char *keys = bbt_redis_cli(&redis, scan), *k, *save = NULL;
+    int n = 0;
+    cr_assert_not_null(keys);
+    for (k = strtok_r(keys, "\n", &save); k; k = strtok_r(NULL, "\n", &save)) {
+        const char *get[] = { "GET", k, NULL };
+        char *v = bbt_redis_cli(&redis, get);
+        cr_assert(v && (unsigned char)v[0] == 1 && (size_t)v[1] == strlen(key_id) &&
+                  strncmp(v + 2, key_id, strlen(key_id)) == 0, "%s is not sealed with '%s'", k, key_id);
+        free(v);
+        n++;
+    }
+    free(keys);
+    cr_assert_gt(n, 0);
+}
+
+Test(session_http, sighup_rotates_keys_without_logging_anyone_out)
+{
+    mcp_env e;
+    char *sid1, *sid2;
+    json_t *j;
+    start(&e, NULL);
+    sid1 = mcp_open(&e, "2025-06-18");
+    j = call_tool(&e, sid1, "login", "{\"agent_name\":\"rotating-agent\"}");
+    cr_assert(tool_ok(j));
+    json_decref(j);
+    all_sealed_with("ka");
+
+    rotate(&e, "\"" KEY_B_TEXT "\", \"" KEY_A_TEXT "\"", "2 key(s), 'kb' seals");
+    j = call_tool(&e, sid1, "create_post", "{\"content\":\"after adding a key\"}");
+    cr_assert(tool_ok(j), "logged out by adding a key: %s", json_dumps(j, 0));
+    json_decref(j);
+    sid2 = mcp_open(&e, "2025-06-18");
+    all_sealed_with("kb");   /* the new session, and the old one moved on use */
+
+    rotate(&e, "\"" KEY_B_TEXT "\"", "1 key(s), 'kb' seals");
+    j = call_tool(&e, sid1, "create_post", "{\"content\":\"after dropping the old key\"}");
+    cr_assert(tool_ok(j), "logged out by dropping the old key: %s", json_dumps(j, 0));
+    json_decref(j);
+    cr_assert_eq(ping_status(&e, sid2), 200);
+    free(sid1);
+    free(sid2);
     mcp_env_stop(&e);
 }

@@ -102,7 +102,7 @@ export MCP_AUTH="$auth" MCP_SESSION="$sid"
 # run NAME [env...]: one wrk run; prints the line and remembers calls/s
 run() {
     name=$1; shift
-    out=$(env "$@" timeout $((secs + 30)) wrk -t"$wthreads" -c"$conns" -d"${secs}s" -s "$here/mcp.lua" "$base/" 2>&1) || true
+    out=$(env "$@" timeout $((secs + 30)) wrk -t"$wthreads" -c"$conns" -d"${secs}s" -s "$here/mcp.lua" "$base/mcp" 2>&1) || true
     line=$(printf '%s\n' "$out" | grep '^RESULT' || true)
     [ -n "$line" ] || { echo "bench-mcp: wrk failed for $name: $out" >&2; exit 1; }
     set -- $line

@@ -65,8 +65,8 @@ struct bb_session_store {
     bb_host           *host;
     shard             *shards;
     size_t             n_shards;
-    int64_t            max_sessions;
-    size_t             counters_per_shard;
+    int64_t            max_sessions, max_counters;   /* bounds on the whole store */
+    size_t             counters_per_shard;            /* sizes a shard's counter table */
     int64_t            max_record;
     int64_t            reap_ms;
     uint8_t            sip_key[crypto_shorthash_KEYBYTES];
@@ -329,8 +329,8 @@ static bb_status mem_hit(bb_session_store *m, const bb_call *call, const char *k
     pp = &sh->cbuckets[(h >> 32) & (sh->n_cbuckets - 1)];
     while (*pp && ((*pp)->h != h || strcmp((*pp)->key, key) != 0)) pp = &(*pp)->next;
     if (!(c = *pp)) {
-        if (sh->n_counters >= m->counters_per_shard) counters_sweep(m, sh, now);
-        if (sh->n_counters >= m->counters_per_shard || !(c = malloc(sizeof *c + klen + 1))) {
+        if (atomic_load(&m->n_counters) >= m->max_counters) counters_sweep(m, sh, now);
+        if (atomic_load(&m->n_counters) >= m->max_counters || !(c = malloc(sizeof *c + klen + 1))) {
             pthread_mutex_unlock(&sh->lock);
             return bb_fail(err, BB_UNAVAILABLE, NULL, "counter table full (session.memory.max_counters)");
         }
@@ -456,6 +456,7 @@ static bb_status mem_create(const bb_host_api *api, bb_host *host, const bb_cfg 
     if (m->n_shards < 1) m->n_shards = 1;
     if (m->n_shards > MAX_SHARDS) m->n_shards = MAX_SHARDS;
     m->max_sessions = max_sessions;
+    m->max_counters = max_counters;
     m->counters_per_shard = (size_t)((max_counters + (int64_t)m->n_shards - 1) / (int64_t)m->n_shards);
     api->random(m->sip_key, sizeof m->sip_key);
     if (!(m->shards = calloc(m->n_shards, sizeof *m->shards))) goto oom;

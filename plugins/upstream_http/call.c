@@ -38,6 +38,8 @@ bb_status uh_call(uh_inst *u, const uh_request *rq, uh_response *out, bb_error *
      * repeat (Idempotency-Key): otherwise one attempt, whatever happens. */
     int max_attempts = (rq->op == UH_OP_CREATE && !rq->idempotency_key) ? 1 : (int)u->cfg.max_attempts;
     int64_t start = u->api->now_ms();
+    int sent = 0;
+    bool ambiguous = false;
 
     uh_response_clear(out);
     for (int attempt = 1;; attempt++) {
@@ -54,8 +56,14 @@ bb_status uh_call(uh_inst *u, const uh_request *rq, uh_response *out, bb_error *
             return BB_UNAVAILABLE;
         }
         t0 = u->api->now_ms();
+        out->ambiguous = false;
         uh_client_perform(u, rq, out);
         now = u->api->now_ms();
+        out->attempts = ++sent;
+        out->ambiguous = ambiguous;
+        /* A lost answer or a 5xx may come after the upstream acted. */
+        ambiguous = ambiguous || out->outcome == UH_OUT_TRANSPORT || out->outcome == UH_OUT_TIMEOUT ||
+                    out->outcome == UH_OUT_SERVER_ERROR;
         u->api->add(u->m.requests[rq->op][out->outcome], 1);
         u->api->observe(u->m.latency[rq->op], (double)(now - t0) / 1000.0);
         uh_breaker_record(u, probe, counts_as_failure(out->outcome));
@@ -63,7 +71,7 @@ bb_status uh_call(uh_inst *u, const uh_request *rq, uh_response *out, bb_error *
         if (out->outcome == UH_OUT_OK) return BB_OK;
         if (!uh_retryable(out->outcome, out->status) || attempt >= max_attempts) break;
         wait_ms = uh_backoff_ms(u, attempt - 1);
-        if (out->outcome == UH_OUT_RATE_LIMITED && out->retry_after_ms >= 0) {
+        if ((out->outcome == UH_OUT_RATE_LIMITED || out->status == 503) && out->retry_after_ms >= 0) {
             /* The upstream said when: honour it, bounded by our own cap. */
             if (out->retry_after_ms > u->cfg.max_retry_after_ms) break;
             wait_ms = out->retry_after_ms;

@@ -478,6 +478,17 @@ static bb_status uh_delete_post(bb_upstream *self, const bb_call *call, const ch
     rq = (uh_request){ .op = UH_OP_DELETE, .method = "DELETE", .path = path, .call = call,
                        .deadline_ms = uh_deadline(u, call) };
     st = uh_call(u, &rq, &resp, err);
+    if (st == BB_NOT_FOUND && resp.ambiguous) {
+        /* An earlier attempt may have deleted it before its answer was
+         * lost: the post is gone either way, which is what was asked.
+         * Note: libcurl itself re-sends a request once when a reused
+         * connection dies before any byte of the answer; we cannot see that
+         * re-send, so such a delete may still report NOT_FOUND.  Creates are
+         * safe from it: the re-send carries the same Idempotency-Key. */
+        u->api->log(u->host, BB_LOG_DEBUG, call, "delete_post: 404 after an ambiguous attempt, taken as deleted");
+        bb_error_clear(err);
+        st = BB_OK;
+    }
     if (st == BB_OK) uh_cache_invalidate_team(u, team);
     else write_failed(err, "delete_post");
     uh_response_clear(&resp);
@@ -544,13 +555,13 @@ static bb_status uh_health(bb_upstream *self, const bb_call *call, char *detail,
     uh_client_perform(u, &rq, &resp);
     u->api->add(u->m.requests[UH_OP_HEALTH][resp.outcome], 1);
     if (resp.outcome == UH_OUT_TRANSPORT || resp.outcome == UH_OUT_TIMEOUT) {
-        st = bb_fail(err, BB_UNAVAILABLE, NULL, "upstream unreachable: %s", resp.transport_error);
+        st = bb_fail(err, BB_UNAVAILABLE, NULL, "%s, upstream unreachable: %s", bstate, resp.transport_error);
         snprintf(detail, len, "%s, upstream unreachable: %s", bstate, resp.transport_error);
     } else if (resp.status == 401) {
-        st = bb_fail(err, BB_UNAVAILABLE, NULL, "upstream rejected our API key (HTTP 401)");
+        st = bb_fail(err, BB_UNAVAILABLE, NULL, "%s, upstream rejected our API key (HTTP 401)", bstate);
         snprintf(detail, len, "%s, upstream rejected our API key (HTTP 401)", bstate);
     } else if (resp.status >= 500) {
-        st = bb_fail(err, BB_UNAVAILABLE, NULL, "upstream answered HTTP %ld", resp.status);
+        st = bb_fail(err, BB_UNAVAILABLE, NULL, "%s, upstream answered HTTP %ld", bstate, resp.status);
         snprintf(detail, len, "%s, upstream HTTP %ld", bstate, resp.status);
     } else {
         snprintf(detail, len, "%s, upstream HTTP %ld in %lld ms", bstate, resp.status,

@@ -133,6 +133,8 @@ typedef struct uh_response {
     size_t   body_len;
     int64_t  retry_after_ms;      /* -1 = none */
     uh_outcome outcome;
+    int      attempts;            /* set by uh_call: requests sent for this call */
+    bool     ambiguous;           /* an earlier attempt may have reached the upstream */
     char     transport_error[128];
 } uh_response;
 
