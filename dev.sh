@@ -3,6 +3,7 @@
 #
 #   ./dev.sh run     install build dependencies, build, run `botboard serve`
 #                    on the embedded defaults (SQLite + memory sessions + local)
+#   ./dev.sh bench   install wrk and nginx too, build, run every benchmark
 #   ./dev.sh test    install build and test dependencies, build with warnings
 #                    as errors, run the whole suite, then again under
 #                    AddressSanitizer + UndefinedBehaviorSanitizer, and the
@@ -16,7 +17,8 @@ cd "$(dirname "$0")"
 BUILD_DEPS=(build-essential autoconf automake libtool pkg-config
     libmicrohttpd-dev libjansson-dev libyaml-dev libsqlite3-dev libsodium-dev
     libpq-dev libhiredis-dev libcurl4-openssl-dev)
-TEST_DEPS=(libcriterion-dev postgresql redis-server nodejs npm groff-base valgrind)
+TEST_DEPS=(libcriterion-dev postgresql redis-server nodejs npm groff-base valgrind openssl)
+BENCH_DEPS=(wrk nginx-light)
 
 # Suites run a third time under valgrind (see tests/run-test.sh).
 VALGRIND_TESTS=(tests/test_config tests/test_loader tests/test_serve)
@@ -62,8 +64,13 @@ test)
     make -C _build -j"$(nproc)" check BB_VALGRIND=1 TESTS="${VALGRIND_TESTS[*]}"
     echo "dev.sh: all tests passed (plain, sanitized and valgrind runs)" >&2
     ;;
+bench)
+    install_packages "${BUILD_DEPS[@]}" "${TEST_DEPS[@]}" "${BENCH_DEPS[@]}"
+    build _build
+    for b in storage storage-postgres sessions rest mcp gateway; do make -C _build "bench-$b"; done
+    ;;
 *)
-    echo "usage: ./dev.sh run | ./dev.sh test" >&2
+    echo "usage: ./dev.sh run | ./dev.sh test | ./dev.sh bench" >&2
     exit 2
     ;;
 esac

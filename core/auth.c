@@ -217,6 +217,9 @@ bool bb_auth_request(bb_req *req, enum MHD_Result *answered)
         return false;
     }
     if (st != BB_OK) {
+        /* A failed lookup is never the caller's fault: only "come back
+         * later" (503) or an internal error (500, message logged only). */
+        if (err.code != BB_UNAVAILABLE && err.code != BB_TIMEOUT) err.code = BB_INTERNAL;
         *answered = bb_reply_status(req, &err);
         return false;
     }

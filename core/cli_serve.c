@@ -85,7 +85,20 @@ int bb_cmd_serve(bb_cli *cli)
     char why[512];
     int64_t next_housekeeping;
     const bb_cfg *root;
-    bb_app *app = bb_cli_open(cli, BB_APP_ALL | BB_APP_MIGRATE, &code);
+    bb_app *app;
+
+    /* Signals are taken synchronously by this thread only.  Blocked before
+     * anything starts a thread (plugins start theirs in create()), since
+     * threads inherit the mask: a SIGHUP delivered to a thread that had not
+     * blocked it would kill the process. */
+    sigemptyset(&sigs);
+    sigaddset(&sigs, SIGTERM);
+    sigaddset(&sigs, SIGINT);
+    sigaddset(&sigs, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    app = bb_cli_open(cli, BB_APP_ALL | BB_APP_MIGRATE, &code);
     if (!app) return code;
 
     memset(&srv, 0, sizeof srv);
@@ -98,13 +111,6 @@ int bb_cmd_serve(bb_cli *cli)
     }
     dev_bootstrap(&srv);
 
-    /* Signals are taken synchronously by this thread only. */
-    sigemptyset(&sigs);
-    sigaddset(&sigs, SIGTERM);
-    sigaddset(&sigs, SIGINT);
-    sigaddset(&sigs, SIGHUP);
-    pthread_sigmask(SIG_BLOCK, &sigs, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     if (!bb_http_start(&srv, why, sizeof why)) {
         bb_service_fini(&srv);

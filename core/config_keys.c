@@ -69,6 +69,8 @@ const bb_config_key bb_core_keys[] = {
       "A session unused this long expires (sliding on activity)" },
     { "session.touch_interval_s", BB_CFG_INT, "60", 0, 86400, NULL, 0,
       "Activity is written back to the store at most this often per session" },
+    { "session.gauge_interval_s", BB_CFG_INT, "10", 1, 3600, NULL, 0,
+      "How often the active-sessions gauge asks the backend for its count (a key scan on Redis)" },
     { "session.keys", BB_CFG_LIST, "", NOLIM, NULL, S | R,
       "Session encryption keys \"ID:BASE64(32 bytes)\"; the first seals, all open (rotation)" },
 

@@ -94,13 +94,17 @@ json_t *bb_mcp_set_level(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err)
     return json_object();
 }
 
-void bb_mcp_log(bb_mcp_ctx *ctx, const char *level, const char *logger, json_t *data)
+bool bb_mcp_log_wanted(const bb_mcp_ctx *ctx, const char *level)
 {
     int want = ctx && ctx->session ? log_rank(ctx->session->log_level) : -1;
-    int have = log_rank(level);
-    json_t *params;
     /* No setLevel yet: the client asked for nothing, so nothing is sent. */
-    if (want < 0 || have < want || !ctx->notify) { json_decref(data); return; }
+    return want >= 0 && log_rank(level) >= want && ctx->notify;
+}
+
+void bb_mcp_log(bb_mcp_ctx *ctx, const char *level, const char *logger, json_t *data)
+{
+    json_t *params;
+    if (!bb_mcp_log_wanted(ctx, level)) { json_decref(data); return; }
     params = json_pack("{s:s, s:o}", "level", level, "data", data ? data : json_null());
     if (!params) return;
     if (logger) json_object_set_new(params, "logger", json_string(logger));

@@ -31,6 +31,10 @@ json_t *bb_mcp_prompts_get(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err);
 json_t *bb_mcp_complete(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err);
 json_t *bb_mcp_set_level(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err);
 
+/* Would bb_mcp_log send a message of this level?  (Lets callers skip
+ * building the data on the hot path.) */
+bool bb_mcp_log_wanted(const bb_mcp_ctx *ctx, const char *level);
+
 /* Fill an error (code + printf message); returns NULL so handlers can
  * `return bb_mcp_fail(err, ...)`. */
 json_t *bb_mcp_fail(bb_mcp_error *err, int code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));

@@ -58,25 +58,19 @@ static json_t *t_get_post(bb_mcp_ctx *ctx, json_t *args);
 static json_t *t_delete_post(bb_mcp_ctx *ctx, json_t *args);
 
 /* A post in the REST wire format; further (additive) fields are allowed. */
-#define POST_SCHEMA                                                                                  \
-    "{\"type\":\"object\",\"properties\":{"                                                          \
+#define POST_PROPS                                                                                   \
     "\"postId\":{\"type\":\"string\"},\"author\":{\"type\":\"string\"},\"content\":{\"type\":\"string\"}," \
     "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"                                 \
     "\"parentPostId\":{\"type\":[\"string\",\"null\"]},"                                             \
     "\"createdAt\":{\"type\":\"object\",\"properties\":{\"_seconds\":{\"type\":\"integer\"},"         \
-    "\"_nanoseconds\":{\"type\":\"integer\"}},\"required\":[\"_seconds\"]}},"                        \
-    "\"required\":[\"postId\",\"author\",\"content\",\"tags\",\"parentPostId\",\"createdAt\"]}"
+    "\"_nanoseconds\":{\"type\":\"integer\"}},\"required\":[\"_seconds\"]}"
+#define POST_REQUIRED "\"required\":[\"postId\",\"author\",\"content\",\"tags\",\"parentPostId\",\"createdAt\"]"
+#define POST_SCHEMA   "{\"type\":\"object\",\"properties\":{" POST_PROPS "}," POST_REQUIRED "}"
 /* Reads served from a fallback cache while the upstream is down say so. */
 #define STALE_PROPS "\"stale\":{\"type\":\"boolean\"},\"ageMs\":{\"type\":\"integer\"}"
 
 static const char post_out_schema[] =
-    "{\"type\":\"object\",\"properties\":{"
-    "\"postId\":{\"type\":\"string\"},\"author\":{\"type\":\"string\"},\"content\":{\"type\":\"string\"},"
-    "\"tags\":{\"type\":\"array\",\"items\":{\"type\":\"string\"}},"
-    "\"parentPostId\":{\"type\":[\"string\",\"null\"]},"
-    "\"createdAt\":{\"type\":\"object\",\"properties\":{\"_seconds\":{\"type\":\"integer\"},"
-    "\"_nanoseconds\":{\"type\":\"integer\"}},\"required\":[\"_seconds\"]}," STALE_PROPS "},"
-    "\"required\":[\"postId\",\"author\",\"content\",\"tags\",\"parentPostId\",\"createdAt\"]}";
+    "{\"type\":\"object\",\"properties\":{" POST_PROPS "," STALE_PROPS "}," POST_REQUIRED "}";
 
 static const char page_out_schema[] =
     "{\"type\":\"object\",\"properties\":{\"posts\":{\"type\":\"array\",\"items\":" POST_SCHEMA "},"
@@ -234,7 +228,8 @@ static json_t *tool_error(bb_mcp_ctx *ctx, const char *tool, const char *fmt, ..
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    bb_mcp_log(ctx, "warning", "tools", json_pack("{s:s, s:s}", "tool", tool, "error", msg));
+    if (bb_mcp_log_wanted(ctx, "warning"))
+        bb_mcp_log(ctx, "warning", "tools", json_pack("{s:s, s:s}", "tool", tool, "error", msg));
     return json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg, "isError", 1);
 }
 
@@ -386,19 +381,30 @@ json_t *bb_mcp_tools_call(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err)
 
 static json_t *t_login(bb_mcp_ctx *ctx, json_t *args)
 {
-    const char *name = arg_str(args, "agent_name");
+    const char *raw = arg_str(args, "agent_name"), *name;
     char text[BB_SESSION_AGENT_MAX + 256];
+    bb_post_input in;
     bb_error e;
+    json_t *res;
     bb_error_clear(&e);
-    if (!bb_validate_author(name, &e, "agent_name")) return tool_invalid(ctx, "login", &e);
-    if (strlen(name) >= sizeof ctx->session->agent)
-        return tool_error(ctx, "login", "Invalid agent_name: longer than 128 characters");
+    memset(&in, 0, sizeof in);
+    if (!bb_validate_author(raw, &e, "agent_name")) return tool_invalid(ctx, "login", &e);
     if (!ctx->session) return tool_error(ctx, "login", "This connection has no session to log in to; reconnect.");
+    /* The handle as create_post will store it (trimmed by the shared
+     * rules), so delete_post's "own posts" check compares like with like. */
+    if (!bb_validate_post_fields(raw, ".", NULL, NULL, &in, &e)) return tool_invalid(ctx, "login", &e);
+    name = in.author;
+    if (strlen(name) >= sizeof ctx->session->agent) {
+        bb_post_input_clear(&in);
+        return tool_error(ctx, "login", "Invalid agent_name: longer than 128 characters");
+    }
     snprintf(ctx->session->agent, sizeof ctx->session->agent, "%s", name);
     ctx->session_dirty = true;
     snprintf(text, sizeof text, "Logged in as @%s on team %s. Your posts will carry this handle; "
              "use read_posts to catch up and create_post to post.", name, ctx->team);
-    return tool_ok(ctx, json_pack("{s:s, s:s}", "agent_name", name, "team", ctx->team), text);
+    res = tool_ok(ctx, json_pack("{s:s, s:s}", "agent_name", name, "team", ctx->team), text);
+    bb_post_input_clear(&in);
+    return res;
 }
 
 static json_t *t_logout(bb_mcp_ctx *ctx, json_t *args)
@@ -454,8 +460,9 @@ static json_t *t_read_posts(bb_mcp_ctx *ctx, json_t *args)
     if (text && q.offset + (int64_t)pg.n < pg.total)
         bb_mcp_append(&text, &len, &cap, "More: call read_posts with offset %" PRId64 ".\n", q.offset + (int64_t)pg.n);
     if (text) stale_note(&meta, &text, &len, &cap);
-    bb_mcp_log(ctx, "debug", "tools", json_pack("{s:s, s:I, s:I}", "tool", "read_posts", "posts", (json_int_t)pg.n,
-                                              "totalCount", (json_int_t)pg.total));
+    if (bb_mcp_log_wanted(ctx, "debug"))
+        bb_mcp_log(ctx, "debug", "tools", json_pack("{s:s, s:I, s:I}", "tool", "read_posts", "posts", (json_int_t)pg.n,
+                                                  "totalCount", (json_int_t)pg.total));
     bb_post_page_clear(&pg);
     if (!sc || !text) { json_decref(sc); free(text); return NULL; }
     res = tool_ok(ctx, sc, text);

@@ -45,6 +45,30 @@ static enum MHD_Result scan_arg(void *cls, enum MHD_ValueKind kind, const char *
     return MHD_NO;
 }
 
+/* Queue malloc'd JSON text (stolen) with its status and optional headers. */
+static enum MHD_Result reply_text(bb_req *req, unsigned status, char *text, size_t len, const char *location,
+                                  bool replayed)
+{
+    struct MHD_Response *r;
+    if (!text) return bb_reply_error(req, 500, "SERVER_ERROR", "internal error", NULL);
+    r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
+    if (!r) { free(text); return MHD_NO; }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (location) MHD_add_response_header(r, "Location", location);
+    if (replayed) MHD_add_response_header(r, "Idempotent-Replayed", "true");
+    return bb_reply_queue(req, status, r);
+}
+
+/* A read or delete failed in storage.  The input was validated already, so
+ * anything but NOT_FOUND / UNAVAILABLE / TIMEOUT is the server's problem:
+ * 500 with the message logged, never sent. */
+static enum MHD_Result reply_storage(bb_req *req, bb_error *err)
+{
+    if (err->code == BB_NOT_FOUND) err->field[0] = '\0';   /* never PARENT_NOT_FOUND here */
+    else if (err->code != BB_UNAVAILABLE && err->code != BB_TIMEOUT) err->code = BB_INTERNAL;
+    return bb_reply_status(req, err);
+}
+
 static enum MHD_Result reply_invalid(bb_req *req, const bb_error *err)
 {
     return bb_reply_error(req, 400, "INVALID_INPUT", err->msg, json_pack("{s:s}", "field", err->field));
@@ -57,7 +81,8 @@ enum MHD_Result bb_h_posts_list(bb_req *req)
     bb_post_page page = { 0 };
     bb_error err;
     bb_call call = bb_req_call(req);
-    json_t *body;
+    char *text;
+    size_t len = 0;
 
     memset(&qs, 0, sizeof qs);
     bb_error_clear(&err);
@@ -74,12 +99,13 @@ enum MHD_Result bb_h_posts_list(bb_req *req)
                                 &err))
         return reply_invalid(req, &err);
     q.team = req->params[0];
-    if (req->srv->storage->post_list(req->srv->storage_inst, &call, &q, &page, &err) != BB_OK)
-        return bb_reply_status(req, &err);
-    body = bb_wire_page(&page, q.offset, q.limit);
+    if (req->srv->storage->post_list(req->srv->storage_inst, &call, &q, &page, &err) != BB_OK) {
+        bb_post_page_clear(&page);
+        return reply_storage(req, &err);
+    }
+    text = bb_wire_page_text(&page, q.offset, q.limit, &len);
     bb_post_page_clear(&page);
-    if (!body) return bb_reply_error(req, 500, "SERVER_ERROR", "internal error", NULL);
-    return bb_reply_json(req, 200, body);
+    return reply_text(req, 200, text, len, NULL, false);
 }
 
 /* Content-Type must say JSON ("application/json", any parameters). */
@@ -127,20 +153,11 @@ static void request_hash(const char *team, const bb_post_input *in, uint8_t out[
 
 static enum MHD_Result reply_created(bb_req *req, const bb_post *p, bool replayed)
 {
-    json_t *body = bb_wire_post(p);
-    char *text, loc[256];
-    struct MHD_Response *r;
-    if (!body) return bb_reply_error(req, 500, "SERVER_ERROR", "internal error", NULL);
-    text = json_dumps(body, JSON_COMPACT);
-    json_decref(body);
-    if (!text) return bb_reply_error(req, 500, "SERVER_ERROR", "internal error", NULL);
-    r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) { free(text); return MHD_NO; }
+    char loc[256];
+    size_t len = 0;
+    char *text = bb_wire_post_text(p, &len);
     snprintf(loc, sizeof loc, "/v1/teams/%s/posts/%s", p->team, p->id);
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "Location", loc);
-    if (replayed) MHD_add_response_header(r, "Idempotent-Replayed", "true");
-    return bb_reply_queue(req, 201, r);
+    return reply_text(req, 201, text, len, loc, replayed);
 }
 
 enum MHD_Result bb_h_posts_create(bb_req *req)
@@ -226,19 +243,18 @@ enum MHD_Result bb_h_post_get(bb_req *req)
     bb_error err;
     bb_call call = bb_req_call(req);
     enum MHD_Result ret;
-    json_t *body;
+    char *text;
+    size_t len = 0;
     if (!id_param_ok(req, &ret)) return ret;
     bb_error_clear(&err);
     memset(&p, 0, sizeof p);
     if (req->srv->storage->post_get(req->srv->storage_inst, &call, req->params[0], req->params[1], &p, &err) != BB_OK) {
         bb_post_clear(&p);
-        if (err.code == BB_NOT_FOUND) err.field[0] = '\0';   /* never PARENT_NOT_FOUND here */
-        return bb_reply_status(req, &err);
+        return reply_storage(req, &err);
     }
-    body = bb_wire_post(&p);
+    text = bb_wire_post_text(&p, &len);
     bb_post_clear(&p);
-    if (!body) return bb_reply_error(req, 500, "SERVER_ERROR", "internal error", NULL);
-    return bb_reply_json(req, 200, body);
+    return reply_text(req, 200, text, len, NULL, false);
 }
 
 enum MHD_Result bb_h_post_delete(bb_req *req)
@@ -249,9 +265,7 @@ enum MHD_Result bb_h_post_delete(bb_req *req)
     if (!id_param_ok(req, &ret)) return ret;
     bb_error_clear(&err);
     if (req->srv->storage->post_delete(req->srv->storage_inst, &call, req->params[0], req->params[1], bb_wall_ms(),
-                                       &err) != BB_OK) {
-        if (err.code == BB_NOT_FOUND) err.field[0] = '\0';
-        return bb_reply_status(req, &err);
-    }
+                                       &err) != BB_OK)
+        return reply_storage(req, &err);
     return bb_reply_empty(req, 204);
 }

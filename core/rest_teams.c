@@ -15,6 +15,7 @@ enum MHD_Result bb_h_team_get(bb_req *req)
     memset(&team, 0, sizeof team);
     if (req->srv->storage->team_get(req->srv->storage_inst, &call, req->params[0], &team, &err) != BB_OK) {
         err.field[0] = '\0';
+        if (err.code != BB_NOT_FOUND && err.code != BB_UNAVAILABLE && err.code != BB_TIMEOUT) err.code = BB_INTERNAL;
         return bb_reply_status(req, &err);
     }
     return bb_reply_json(req, 200,

@@ -74,7 +74,9 @@ bool bb_seal_key_parse(const char *text, bb_seal_key *out, char *why, size_t why
 
 static bb_keyring *ring_alloc(size_t n)
 {
-    size_t size = sizeof(bb_keyring) + n * sizeof(bb_seal_key);
+    /* sodium_malloc puts the block right before a guard page, so it is only
+     * aligned when its size is a multiple of the alignment. */
+    size_t size = (sizeof(bb_keyring) + n * sizeof(bb_seal_key) + 15) & ~(size_t)15;
     bb_keyring *kr = sodium_malloc(size);
     if (kr) {
         memset(kr, 0, size);

@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "config.h"
 #include "host.h"
@@ -39,7 +40,7 @@
 
 #define RECORD_VERSION   1
 #define MAX_RETIRED      32
-#define COUNT_EVERY_MS   10000     /* refresh of the active-sessions gauge */
+#define COUNT_BUDGET_MS  5000      /* bound on one count() call */
 #define SRC              "sessions"
 
 enum op { OP_GET, OP_PUT, OP_REMOVE, OP_HIT, OP_HEALTH, OP_COUNT, N_OPS };
@@ -52,8 +53,13 @@ struct bb_sessions {
     pthread_mutex_t       lock;               /* guards retired[] */
     bb_keyring           *retired[MAX_RETIRED];
     size_t                n_retired;
-    int64_t               ttl_ms, idle_ms, touch_ms;
-    atomic_int_fast64_t   counted_at_ms;      /* wall ms of the last gauge refresh */
+    int64_t               ttl_ms, idle_ms, touch_ms, gauge_ms;
+    /* the active-sessions gauge is refreshed by its own thread: count() may
+     * be a keyspace scan (Redis), which has no place on a request's path */
+    pthread_t             counter;
+    bool                  counter_running, stopping;
+    pthread_mutex_t       stop_lock;
+    pthread_cond_t        stop_cond;
     bb_series *active, *created, *expired, *lookups, *misses, *unreadable;
     bb_series *errors[N_OPS], *latency[N_OPS];
 };
@@ -68,7 +74,8 @@ static bool metrics_init(bb_sessions *s)
     bb_metric *latency = bb_metric_family(BB_METRIC_HISTOGRAM, "session_operation_duration_seconds",
                                           "Session backend call latency", op_label);
     s->active = bb_metric_series(bb_metric_family(BB_METRIC_GAUGE, "sessions_active",
-                                                  "Live sessions in the backend (refreshed every 10 s)", NULL), NULL);
+                                                  "Live sessions in the backend (every session.gauge_interval_s)",
+                                                  NULL), NULL);
     s->created = bb_metric_series(bb_metric_family(BB_METRIC_COUNTER, "sessions_created_total",
                                                    "Sessions created", NULL), NULL);
     s->expired = bb_metric_series(bb_metric_family(BB_METRIC_COUNTER, "sessions_expired_total",
@@ -99,15 +106,30 @@ static bb_status account(bb_sessions *s, enum op op, int64_t t0, bb_status st)
     return st;
 }
 
-static void refresh_gauge(bb_sessions *s, const bb_call *call, bool force)
+static void refresh_gauge(bb_sessions *s)
 {
-    int64_t now = bb_wall_ms(), last = atomic_load(&s->counted_at_ms), n = 0, t0;
+    bb_call call = { "sessions-gauge", NULL, bb_now_ms() + COUNT_BUDGET_MS };
+    int64_t n = 0, t0 = bb_now_ms();
     bb_error err;
-    if (!force && now - last < COUNT_EVERY_MS) return;
-    if (!atomic_compare_exchange_strong(&s->counted_at_ms, &last, now)) return;   /* another thread does it */
     bb_error_clear(&err);
-    t0 = bb_now_ms();
-    if (account(s, OP_COUNT, t0, s->ops->count(s->inst, call, &n, &err)) == BB_OK) bb_series_set(s->active, (double)n);
+    if (account(s, OP_COUNT, t0, s->ops->count(s->inst, &call, &n, &err)) == BB_OK) bb_series_set(s->active, (double)n);
+}
+
+static void *counter_main(void *arg)
+{
+    bb_sessions *s = arg;
+    pthread_mutex_lock(&s->stop_lock);
+    while (!s->stopping) {
+        struct timespec ts;
+        pthread_mutex_unlock(&s->stop_lock);
+        refresh_gauge(s);
+        pthread_mutex_lock(&s->stop_lock);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        ts.tv_sec += (time_t)(s->gauge_ms / 1000);
+        while (!s->stopping && pthread_cond_timedwait(&s->stop_cond, &s->stop_lock, &ts) == 0) {}
+    }
+    pthread_mutex_unlock(&s->stop_lock);
+    return NULL;
 }
 
 /* ---- keys ------------------------------------------------------------------- */
@@ -145,7 +167,13 @@ bb_sessions *bb_sessions_new(bb_app *app, const bb_cfg *root, char *why, size_t 
         snprintf(why, why_len, "out of memory");
         return NULL;
     }
+    pthread_condattr_t ca;
     pthread_mutex_init(&s->lock, NULL);
+    pthread_mutex_init(&s->stop_lock, NULL);
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&s->stop_cond, &ca);
+    pthread_condattr_destroy(&ca);
     s->ops = bb_app_session(app, &s->inst);
     if (!s->ops || !s->inst) {
         snprintf(why, why_len, "no session plugin instance");
@@ -155,6 +183,7 @@ bb_sessions *bb_sessions_new(bb_app *app, const bb_cfg *root, char *why, size_t 
     s->ttl_ms = bb_cfg_i64(root, "session.ttl_s", 86400) * 1000;
     s->idle_ms = bb_cfg_i64(root, "session.idle_timeout_s", 14400) * 1000;
     s->touch_ms = bb_cfg_i64(root, "session.touch_interval_s", 60) * 1000;
+    s->gauge_ms = bb_cfg_i64(root, "session.gauge_interval_s", 10) * 1000;
     if (!(kr = ring_from_config(root, NULL, why, why_len))) {
         bb_sessions_free(s);
         return NULL;
@@ -165,6 +194,12 @@ bb_sessions *bb_sessions_new(bb_app *app, const bb_cfg *root, char *why, size_t 
         bb_sessions_free(s);
         return NULL;
     }
+    if (pthread_create(&s->counter, NULL, counter_main, s) != 0) {
+        snprintf(why, why_len, "cannot start the sessions gauge thread");
+        bb_sessions_free(s);
+        return NULL;
+    }
+    s->counter_running = true;
     if (!kr->ephemeral) bb_info(SRC, "%zu session key(s) loaded; '%s' seals", kr->n, kr->keys[0].id);
     return s;
 }
@@ -172,6 +207,15 @@ bb_sessions *bb_sessions_new(bb_app *app, const bb_cfg *root, char *why, size_t 
 void bb_sessions_free(bb_sessions *s)
 {
     if (!s) return;
+    if (s->counter_running) {
+        pthread_mutex_lock(&s->stop_lock);
+        s->stopping = true;
+        pthread_cond_signal(&s->stop_cond);
+        pthread_mutex_unlock(&s->stop_lock);
+        pthread_join(s->counter, NULL);
+    }
+    pthread_cond_destroy(&s->stop_cond);
+    pthread_mutex_destroy(&s->stop_lock);
     bb_keyring_free(atomic_load(&s->ring));
     for (size_t i = 0; i < s->n_retired; i++) bb_keyring_free(s->retired[i]);
     pthread_mutex_destroy(&s->lock);
@@ -316,10 +360,7 @@ bb_status bb_session_create(bb_sessions *s, const bb_call *call, bb_session *io,
     io->created_ms = io->last_active_ms = bb_wall_ms();
     io->expires_ms = expiry_of(s, io->created_ms, io->last_active_ms);
     st = store(s, call, ring_now(s), io, err);
-    if (st == BB_OK) {
-        bb_series_add(s->created, 1);
-        refresh_gauge(s, call, false);
-    }
+    if (st == BB_OK) bb_series_add(s->created, 1);
     return st;
 }
 
@@ -431,7 +472,6 @@ bb_status bb_session_end(bb_sessions *s, const bb_call *call, const char *id, bb
         st = account(s, OP_REMOVE, bb_now_ms(), s->ops->remove(s->inst, call, hash, err));
         if (st != BB_OK) worst = st;
     }
-    if (worst == BB_OK) refresh_gauge(s, call, false);
     return worst;
 }
 
@@ -481,6 +521,5 @@ bb_status bb_sessions_hit(bb_sessions *s, const bb_call *call, const char *key, 
 bb_status bb_sessions_health(bb_sessions *s, const bb_call *call, char *detail, size_t len, bb_error *err)
 {
     bb_status st = account(s, OP_HEALTH, bb_now_ms(), s->ops->health(s->inst, call, detail, len, err));
-    if (st == BB_OK) refresh_gauge(s, call, true);
     return st;
 }

@@ -14,6 +14,28 @@
  * a crash.
  *
  * Threads: every function may be called from any worker thread at once.
+ *
+ * Key rotation and the id hash: each key derives its own BLAKE2b hashing
+ * key, and the plugin key of a session is the keyed hash of its id under
+ * the first key.  A load tries the first key's hash, then each older key's;
+ * a hit under an older key is re-sealed with the first key and moved to its
+ * hash.  So adding a new key first keeps everyone logged in, and an old key
+ * can be dropped once its sessions have been used once (or have expired).
+ * Formats and details: session_seal.h.
+ *
+ * Idle expiry has the resolution of session.touch_interval_s: a load
+ * writes the record back (sliding its expiry) only when its last activity
+ * is older than that.  Saves replace the whole record: last writer wins.
+ *
+ * Counters (bb_sessions_hit): the name is hashed with the first key too,
+ * so the store holds no team or key id in the clear; counters shared
+ * between processes therefore need the same session.keys (as sessions do).
+ *
+ * Metrics: sessions_active (gauge, from the plugin's count() every
+ * session.gauge_interval_s on a thread of its own), sessions_created_total,
+ * sessions_expired_total, session_lookups_total, session_misses_total,
+ * session_unreadable_total, session_backend_errors_total{op},
+ * session_operation_duration_seconds{op}.
  */
 #ifndef BB_CORE_SESSIONS_H
 #define BB_CORE_SESSIONS_H

@@ -22,7 +22,7 @@
     "server:\n  listen: 127.0.0.1:{{PORT}}\n  shutdown_grace_ms: 3000\n"                        \
     "plugins:\n  path: [\"" BB_ABS_BUILDDIR "/tests/plugins/.libs\"]\n"                         \
     "storage:\n  backend: sqlite\n  auto_migrate: true\n  sqlite:\n    path: bb.db\n"          \
-    "session:\n  backend: memory\nupstream:\n  backend: " MCP_UPSTREAM "\n"                              \
+    "upstream:\n  backend: " MCP_UPSTREAM "\n"                              \
     "bootstrap:\n  key_file: dev.key\nlogging:\n  format: json\n  level: debug\n"
 
 typedef struct mcp_env {
@@ -31,16 +31,19 @@ typedef struct mcp_env {
     char       url[128];   /* .../mcp */
 } mcp_env;
 
-/* Start botboard with MCP_BASE_CONFIG + extra; make sure team "default"
- * exists and create a key for it through the CLI (as an operator would). */
-static inline void mcp_env_start(mcp_env *e, const char *extra)
+#define MCP_MEMORY_SESSIONS "session:\n  backend: memory\n"
+
+/* Start botboard with MCP_BASE_CONFIG + a session section + extra; make
+ * sure team "default" exists and create a key for it through the CLI (as
+ * an operator would). */
+static inline void mcp_env_start_with(mcp_env *e, const char *session_yaml, const char *extra)
 {
     char yaml[4096], why[4096];
     const char *team[] = { "team", "create", "default", NULL };
     const char *key[] = { "key", "create", "--team", "default", NULL };
     char *out = NULL, *err = NULL;
     size_t n;
-    snprintf(yaml, sizeof yaml, "%s%s", MCP_BASE_CONFIG, extra ? extra : "");
+    snprintf(yaml, sizeof yaml, "%s%s%s", MCP_BASE_CONFIG, session_yaml, extra ? extra : "");
     memset(e, 0, sizeof *e);
     if (!bbt_server_start(&e->srv, yaml, why, sizeof why)) cr_assert_fail("botboard did not start: %s", why);
     bbt_botboard_cli(e->srv.config_path, team, NULL, NULL);   /* may exist already (dev bootstrap) */
@@ -52,6 +55,8 @@ static inline void mcp_env_start(mcp_env *e, const char *extra)
     free(err);
     snprintf(e->url, sizeof e->url, "%s/mcp", e->srv.base_url);
 }
+
+static inline void mcp_env_start(mcp_env *e, const char *extra) { mcp_env_start_with(e, MCP_MEMORY_SESSIONS, extra); }
 
 static inline void mcp_env_stop(mcp_env *e) { bbt_server_destroy(&e->srv); }
 

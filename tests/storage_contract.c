@@ -58,11 +58,10 @@ static char *write_config(ct *t, const char *conninfo)
     return path;
 }
 
-void ct_open_with(ct *t, const char *extra)
+void ct_prepare(ct *t, const char *extra)
 {
     char conninfo[1024] = "", why[1024] = "";
     const char *backend = getenv("BB_CONTRACT_BACKEND");
-    bb_error err;
     memset(t, 0, sizeof *t);
     if (!ct_backend_fresh(conninfo, sizeof conninfo, why, sizeof why)) cr_skip_test("%s", why);
     t->dir = bbt_tempdir("contract");
@@ -85,12 +84,18 @@ void ct_open_with(ct *t, const char *extra)
         free(bbt_write_file(p, "50-test.yaml", extra));
         free(p);
     }
+    t->call.request_id = "contract";
+}
+
+void ct_open_with(ct *t, const char *extra)
+{
+    bb_error err;
+    ct_prepare(t, extra);
     bb_error_clear(&err);
     t->app = bb_app_open(t->config, BB_APP_STORAGE | BB_APP_MIGRATE, &err);
     cr_assert(t->app, "bb_app_open: %s", err.msg);
     t->ops = bb_app_storage(t->app, &t->st);
     cr_assert(t->ops && t->st);
-    t->call.request_id = "contract";
 }
 
 void ct_open(ct *t) { ct_open_with(t, NULL); }
@@ -1076,5 +1081,30 @@ Test(contract, concurrent_writers_4x1000, .timeout = 180)
         cr_assert_eq(pg.total, PER_WRITER);
         bb_post_page_clear(&pg);
     }
+    ct_close(&t);
+}
+
+/* storage.auto_migrate: serve migrates a fresh database, or refuses it when off. */
+Test(contract, auto_migrate_applies_or_refuses_pending_migrations, .timeout = 60)
+{
+    ct t;
+    bb_error err;
+    mig_seen seen = { 0, 0, 0, true };
+    ct_prepare(&t, "storage:\n  auto_migrate: false\n");
+    bb_error_clear(&err);
+    cr_assert_null(ct_reopen(&t, BB_APP_STORAGE | BB_APP_MIGRATE, &err), "fresh schema served unmigrated");
+    cr_assert(strstr(err.msg, "pending") && strstr(err.msg, "botboard migrate"), "says what to do: %s", err.msg);
+    /* `botboard migrate`: the explicit apply, whatever auto_migrate says */
+    cr_assert(ct_reopen(&t, BB_APP_STORAGE, &err), "%s", err.msg);
+    OK(t.ops->migrate(t.st, &t.call, true, see_migration, &seen, &e_));
+    cr_assert(ct_reopen(&t, BB_APP_STORAGE | BB_APP_MIGRATE, &err), "migrated store opens: %s", err.msg);
+    ct_close(&t);
+    seen = (mig_seen){ 0, 0, 0, true };
+
+    ct_prepare(&t, NULL);   /* auto_migrate defaults to true */
+    cr_assert(ct_reopen(&t, BB_APP_STORAGE | BB_APP_MIGRATE, &err), "%s", err.msg);
+    OK(t.ops->migrate(t.st, &t.call, false, see_migration, &seen, &e_));
+    cr_assert_gt(seen.n, 0);
+    cr_assert_eq(seen.applied, seen.n, "auto_migrate applied everything");
     ct_close(&t);
 }

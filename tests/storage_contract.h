@@ -46,6 +46,8 @@ void ct_open(ct *t);
 /* Same, with an extra YAML document merged over the config as conf.d/50-test.yaml
  * (e.g. "storage:\n  retry:\n    max_attempts: 3\n"); NULL for none. */
 void ct_open_with(ct *t, const char *storage_extra);
+/* Fresh dir, database and config, but nothing opened (then ct_reopen). */
+void ct_prepare(ct *t, const char *storage_extra);
 /* Reopen the same store (same config) after ct_close_app. */
 bb_app *ct_reopen(ct *t, unsigned flags, bb_error *err);
 void ct_close_app(ct *t);

@@ -1,16 +1,12 @@
 /*
  * tests/storage_contract_postgres.c — the contract suite's PostgreSQL hooks.
  *
- * One real server for the whole program (started before the first test in
- * Criterion's runner process, stopped after the last); each test gets a
- * fresh schema of its own through search_path, which is as isolated as a
- * fresh database for this plugin and costs milliseconds instead of a
- * CREATE DATABASE.  If the runner could not start PostgreSQL, every test is
- * skipped with the reason.  When the hook did not run (another runner), a
- * test starts its own server.
+ * Unless BB_CONTRACT_CONNINFO names a server, one real PostgreSQL is started
+ * by the harness before any test runs (custom Criterion main) and every test
+ * gets a fresh database on it.  Skips, with the reason, when the plugin is
+ * not built or PostgreSQL cannot start here.
  */
 #include <criterion/criterion.h>
-#include <criterion/hooks.h>
 #include <libpq-fe.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,6 +14,7 @@
 #include <unistd.h>
 
 #include "bbtest.h"
+#include "loader.h"
 #include "storage_contract.h"
 
 const char ct_default_backend[] = "postgres";
@@ -25,59 +22,84 @@ const char ct_default_storage_yaml[] =
     "storage:\n"
     "  backend: postgres\n"
     "  postgres:\n"
-    "    conninfo: \"{{CONNINFO}}\"\n"
-    "    pool:\n"
-    "      size: 8\n";
+    "    conninfo: \"{{CONNINFO}}\"\n";
 
-#define ENV_CONNINFO "BB_CT_PG_CONNINFO"
-#define ENV_WHY      "BB_CT_PG_WHY"
-
-static bbt_pg shared_pg;   /* the runner's server (runner process only) */
-static bbt_pg own_pg;      /* a test's own server when the runner has none */
-
-ReportHook(PRE_ALL)(struct criterion_test_set *set)
-{
-    char why[2048];
-    (void)set;
-    if (getenv(ENV_CONNINFO)) return;
-    if (bbt_pg_start(&shared_pg, why, sizeof why)) setenv(ENV_CONNINFO, shared_pg.conninfo, 1);
-    else setenv(ENV_WHY, why, 1);
-}
-
-ReportHook(POST_ALL)(struct criterion_global_stats *stats)
-{
-    (void)stats;
-    if (shared_pg.dir) bbt_pg_destroy(&shared_pg);
-}
+/* main() hands the server (or the reason to skip) to the test workers through
+ * the environment: Criterion runs each test in a fresh process image. */
+#define ENV_SKIP     "BB_CONTRACT_SKIP_REASON"
+#define ENV_CONNINFO "BB_CONTRACT_CONNINFO"
+static int db_seq;
 
 bool ct_backend_fresh(char *conninfo, size_t len, char *why, size_t why_len)
 {
-    static unsigned serial;
-    const char *base = getenv(ENV_CONNINFO);
-    char schema[64], sql[160];
+    const char *skip = getenv(ENV_SKIP), *base_conninfo = getenv(ENV_CONNINFO);
+    char name[64], sql[128];
     PGconn *c;
     PGresult *r;
     bool ok;
-    if (!base) {
-        const char *reason = getenv(ENV_WHY);
-        if (reason) { snprintf(why, why_len, "PostgreSQL would not start: %s", reason); return false; }
-        if (!own_pg.dir && !bbt_pg_start(&own_pg, why, why_len)) return false;
-        base = own_pg.conninfo;
-    }
-    snprintf(schema, sizeof schema, "ct_%ld_%u", (long)getpid(), serial++);
-    c = PQconnectdb(base);
-    if (!c || PQstatus(c) != CONNECTION_OK) {
-        snprintf(why, why_len, "cannot reach the test PostgreSQL: %s", c ? PQerrorMessage(c) : "out of memory");
+    if (skip && *skip) { snprintf(why, why_len, "%s", skip); return false; }
+    if (!base_conninfo || !*base_conninfo) { snprintf(why, why_len, "no PostgreSQL server"); return false; }
+    snprintf(name, sizeof name, "contract_%d_%d", (int)getpid(), db_seq++);
+    c = PQconnectdb(base_conninfo);
+    if (PQstatus(c) != CONNECTION_OK) {
+        snprintf(why, why_len, "cannot connect to %s: %s", base_conninfo, PQerrorMessage(c));
         PQfinish(c);
         return false;
     }
-    snprintf(sql, sizeof sql, "DROP SCHEMA IF EXISTS %s CASCADE; CREATE SCHEMA %s", schema, schema);
+    snprintf(sql, sizeof sql, "CREATE DATABASE %s", name);   /* name is ours: digits and letters */
     r = PQexec(c, sql);
-    ok = r && PQresultStatus(r) == PGRES_COMMAND_OK;
-    if (!ok) snprintf(why, why_len, "cannot create schema %s: %s", schema, PQerrorMessage(c));
+    ok = PQresultStatus(r) == PGRES_COMMAND_OK;
+    if (!ok) snprintf(why, why_len, "CREATE DATABASE failed: %s", PQerrorMessage(c));
     PQclear(r);
     PQfinish(c);
-    if (!ok) return false;
-    snprintf(conninfo, len, "%s options='-c search_path=%s'", base, schema);
+    if (!ok) cr_assert_fail("%s", why);   /* the server is up: this is a real failure */
+    /* libpq: a later keyword overrides an earlier one. */
+    snprintf(conninfo, len, "%s dbname=%s", base_conninfo, name);
     return true;
+}
+
+static bool plugin_present(char *why, size_t why_len)
+{
+    const char *dir = getenv("BB_CONTRACT_PLUGIN_DIR"), *name = getenv("BB_CONTRACT_BACKEND");
+    const char *extra[1] = { dir };
+    bb_search_path sp;
+    char path[1024], reason[1024];
+    bool found;
+    bb_search_path_init(&sp, extra, dir && *dir ? 1 : 0);
+    found = bb_plugin_locate(&sp, BB_KIND_STORAGE, name && *name ? name : ct_default_backend, path, sizeof path,
+                             reason, sizeof reason);
+    bb_search_path_free(&sp);
+    if (!found) snprintf(why, why_len, "storage_postgres plugin not built (%s)", reason);
+    return found;
+}
+
+int main(int argc, char *argv[])
+{
+    struct criterion_test_set *tests = criterion_initialize();
+    const char *given = getenv(ENV_CONNINFO);
+    char skip_reason[1024] = "";
+    bbt_pg pg;
+    bool started = false;
+    int result = 0;
+    memset(&pg, 0, sizeof pg);
+    if (criterion_handle_args(argc, argv, true)) {
+        char why[1024];
+        if (!plugin_present(skip_reason, sizeof skip_reason)) {
+            /* skip_reason says why; every test skips with it */
+        } else if (given && *given) {
+            /* a server of the caller's */
+        } else if (bbt_pg_start(&pg, why, sizeof why)) {
+            started = true;
+            setenv(ENV_CONNINFO, pg.conninfo, 1);
+        } else {
+            snprintf(skip_reason, sizeof skip_reason, "PostgreSQL could not start: %s", why);
+        }
+        if (skip_reason[0]) setenv(ENV_SKIP, skip_reason, 1);
+        result = !criterion_run_all_tests(tests);
+        /* Every test skipped for one reason: tell automake it is a SKIP, not a PASS. */
+        if (skip_reason[0] && result == 0) result = 77;
+    }
+    if (started) bbt_pg_destroy(&pg);
+    criterion_finalize(tests);
+    return result;
 }

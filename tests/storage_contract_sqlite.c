@@ -153,7 +153,7 @@ Test(sqlite, database_with_a_newer_schema_is_refused, .timeout = 30)
     bb_error_clear(&err);
     cr_assert_null(ct_reopen(&t, BB_APP_STORAGE | BB_APP_MIGRATE, &err), "a newer database opened");
     cr_assert(strstr(err.msg, "99") && strstr(err.msg, "newer"), "message names the versions: %s", err.msg);
-    cr_assert(strstr(err.msg, "(3)"), "and the plugin's own version: %s", err.msg);
+    cr_assert(strstr(err.msg, "(4)"), "and the plugin's own version: %s", err.msg);
     bb_error_clear(&err);
     cr_assert_null(ct_reopen(&t, BB_APP_STORAGE, &err), "refused without migrating too");
     cr_assert_eq(err.code, BB_INVALID);
@@ -319,5 +319,113 @@ Test(sqlite, one_connection_pool_serves_concurrent_callers, .timeout = 60)
     }
     for (int i = 0; i < 3; i++) { w[i].stop = 1; pthread_join(th[i], NULL); }
     for (int i = 0; i < 3; i++) cr_assert_eq(w[i].failed, 0, "writer %d failed %d times", i, w[i].failed);
+    ct_close(&t);
+}
+
+/* ---- the admin CLI on this backend (the real binary) ---------------------------- */
+
+static int cli(const ct *t, const char *const args[], char **out, char **errs)
+{
+    return bbt_botboard_cli(t->config, args, out, errs);
+}
+
+Test(sqlite_cli, migrate_team_key_backup_export_import, .timeout = 120)
+{
+    ct t;
+    char *out = NULL, *errs = NULL, *key_id, *export_text, *backup, *bad;
+    ct_prepare(&t, NULL);
+    cr_assert_eq(cli(&t, (const char *[]){ "migrate", "--status", NULL }, &out, &errs), 0, "%s", errs);
+    cr_assert(strstr(out, "pending"), "fresh database: migrations pending\n%s", out);
+    free(out); free(errs);
+    cr_assert_eq(cli(&t, (const char *[]){ "migrate", NULL }, &out, &errs), 0, "%s", errs);
+    cr_assert(!strstr(out, "pending") && strstr(out, "applied"), "%s", out);
+    free(out); free(errs);
+
+    cr_assert_eq(cli(&t, (const char *[]){ "team", "create", "alpha", NULL }, &out, &errs), 0, "%s", errs);
+    free(out); free(errs);
+    cr_assert_eq(cli(&t, (const char *[]){ "team", "create", "alpha", NULL }, &out, &errs), 2, "duplicate team");
+    cr_assert(strstr(errs, "already exists"), "%s", errs);
+    free(out); free(errs);
+    cr_assert_eq(cli(&t, (const char *[]){ "team", "list", NULL }, &out, &errs), 0);
+    cr_assert_str_eq(out, "alpha\n");
+    free(out); free(errs);
+
+    cr_assert_eq(cli(&t, (const char *[]){ "key", "create", "--team", "alpha", "--label", "ci", NULL }, &out, &errs), 0,
+                 "%s", errs);
+    cr_assert(strncmp(out, "bbk_", 4) == 0 && strchr(out, '\n') == out + strlen(out) - 1, "one line, the key: %s", out);
+    free(out); free(errs);
+    cr_assert_eq(cli(&t, (const char *[]){ "key", "list", "--team", "alpha", NULL }, &out, &errs), 0);
+    cr_assert(strstr(out, "active") && strstr(out, "ci"), "%s", out);
+    key_id = strndup(out, strcspn(out, " "));
+    free(out); free(errs);
+    cr_assert_eq(cli(&t, (const char *[]){ "key", "revoke", key_id, NULL }, &out, &errs), 0, "%s", errs);
+    free(out); free(errs);
+    cr_assert_eq(cli(&t, (const char *[]){ "key", "list", "--team", "alpha", NULL }, &out, &errs), 0);
+    cr_assert(strstr(out, "revoked"), "%s", out);
+    free(out); free(errs);
+    cr_assert_eq(cli(&t, (const char *[]){ "key", "revoke", "NOSUCHKEY", NULL }, &out, &errs), 2);
+    free(out); free(errs);
+
+    cr_assert(asprintf(&backup, "%s/cli-backup.db", t.dir) > 0);
+    cr_assert_eq(cli(&t, (const char *[]){ "backup", backup, NULL }, &out, &errs), 0, "%s", errs);
+    free(out); free(errs);
+    {
+        sqlite3 *db;
+        cr_assert_eq(sqlite3_open_v2(backup, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+        cr_assert_eq(scalar(db, "SELECT count(*) FROM teams"), 1);
+        cr_assert_eq(scalar(db, "SELECT count(*) FROM api_keys"), 1);
+        sqlite3_close(db);
+    }
+
+    cr_assert_eq(cli(&t, (const char *[]){ "export", NULL }, &export_text, &errs), 0, "%s", errs);
+    free(errs);
+    cr_assert(strstr(export_text, "\"type\":\"team\"") && strstr(export_text, "\"type\":\"key\""), "%s", export_text);
+
+    /* Into a second store: a bad third line imports nothing and says where. */
+    {
+        ct other;
+        ct_prepare(&other, NULL);
+        cr_assert(asprintf(&bad, "%s{\"type\":\"team\",\"name\":\"beta\",\"createdAt\":1}\n{broken\n", export_text) > 0);
+        cr_assert_eq(bbt_botboard_cli_input(other.config, (const char *[]){ "import", NULL }, bad, strlen(bad), &out, &errs),
+                     2, "bad line: %s", errs);
+        cr_assert(strstr(errs, "stdin:4:") && strstr(errs, "nothing imported"), "names the line: %s", errs);
+        free(out); free(errs);
+        cr_assert_eq(cli(&other, (const char *[]){ "export", NULL }, &out, &errs), 0);
+        cr_assert_str_eq(out, "", "nothing was imported");
+        free(out); free(errs);
+        cr_assert_eq(bbt_botboard_cli_input(other.config, (const char *[]){ "import", NULL }, export_text,
+                                            strlen(export_text), &out, &errs), 0, "%s", errs);
+        free(out); free(errs);
+        cr_assert_eq(cli(&other, (const char *[]){ "export", NULL }, &out, &errs), 0);
+        cr_assert_str_eq(out, export_text, "export -> import -> export is identical");
+        free(out); free(errs);
+        ct_close(&other);
+    }
+    free(bad); free(export_text); free(backup); free(key_id);
+    ct_close(&t);
+}
+
+/* Rows from before migration 4 carry no packed tags: reads fall back to post_tags. */
+Test(sqlite, tags_of_rows_without_a_packed_copy_come_from_post_tags, .timeout = 30)
+{
+    ct t;
+    static const char *const tags[] = { "b-tag", "a-tag", "ü", NULL };
+    char id[BB_ID_MAX], *path, sql[256];
+    sqlite3 *db;
+    bb_post got;
+    bb_error err;
+    ct_open(&t);
+    ct_team(&t, "alpha");
+    cr_assert_eq(ct_post(&t, "alpha", "alice", "old row", tags, NULL, 1, id, &err), BB_OK);
+    path = db_path(&t);
+    cr_assert_eq(sqlite3_open(path, &db), SQLITE_OK);
+    snprintf(sql, sizeof sql, "UPDATE posts SET tags_packed = NULL WHERE id = '%s'", id);
+    cr_assert_eq(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    OK(t.ops->post_get(t.st, &t.call, "alpha", id, &got, &e_));
+    cr_assert_eq(got.n_tags, 3);
+    for (int i = 0; i < 3; i++) cr_assert_str_eq(got.tags[i], tags[i], "tag %d in order", i);
+    bb_post_clear(&got);
+    free(path);
     ct_close(&t);
 }

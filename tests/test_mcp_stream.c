@@ -240,3 +240,25 @@ Test(mcp_stream, a_stream_open_at_shutdown_does_not_hold_the_server, .timeout = 
     cr_expect_lt(now_ms() - t0, 2500, "shutdown took %lld ms", (long long)(now_ms() - t0));
     free(sid);
 }
+
+Test(mcp_stream, idle_streams_get_heartbeats, .timeout = 30)
+{
+    mcp_env quick;
+    static sse_reader rd;
+    pthread_t t;
+    char *sid;
+    mcp_env saved = env;
+    mcp_env_start(&quick, "mcp:\n  heartbeat_s: 1\n");
+    env = quick;   /* read_stream talks to the suite's env */
+    sid = mcp_open(&env, "2025-06-18");
+    memset(&rd, 0, sizeof rd);
+    rd.sid = sid;
+    rd.timeout_ms = 2600;
+    cr_assert_eq(pthread_create(&t, NULL, read_stream, &rd), 0);
+    pthread_join(t, NULL);
+    cr_expect_eq(rd.status, 200);
+    cr_expect_not_null(strstr(rd.buf, "\n: keep-alive\n"), "no heartbeat in 2.6 s with heartbeat_s: 1: %s", rd.buf);
+    free(sid);
+    mcp_env_stop(&env);
+    env = saved;
+}

@@ -40,6 +40,9 @@ static int rm_entry(const char *path, const struct stat *st, int flag, struct FT
     return remove(path);
 }
 
+/* Which upstream plugin open_app configures. */
+static const char *upstream_name = "local";
+
 static void open_app(const char *extra_yaml, bb_mcp_version v)
 {
     char cfg[512], why[256] = "";
@@ -56,7 +59,8 @@ static void open_app(const char *extra_yaml, bb_mcp_version v)
     f = fopen(cfg, "w");
     cr_assert_not_null(f);
     fprintf(f, "environment: dev\nstorage:\n  backend: sqlite\n  sqlite:\n    path: bb.db\n"
-               "session:\n  backend: memory\nupstream:\n  backend: local\nlogging:\n  level: warn\n%s", extra_yaml ? extra_yaml : "");
+               "session:\n  backend: memory\nupstream:\n  backend: %s\nlogging:\n  level: warn\n%s", upstream_name,
+            extra_yaml ? extra_yaml : "");
     fclose(f);
     bb_error_clear(&err);
     memset(&srv, 0, sizeof srv);
@@ -422,12 +426,22 @@ Test(surface, login_create_read_get_delete, .init = setup, .fini = teardown, .ti
     sc = json_object_get(tool_ok(resp, "read_posts tag"), "structuredContent");
     cr_expect_eq(json_integer_value(json_object_get(sc, "totalCount")), 1);
     json_decref(resp);
-    resp = tool("read_posts", "{s:s, s:i, s:i}", "agent_filter", "ada", "limit", 1, "offset", 1);
-    sc = json_object_get(tool_ok(resp, "read_posts paged"), "structuredContent");
-    cr_expect_eq(json_integer_value(json_object_get(sc, "totalCount")), 2);
-    cr_expect_eq(json_array_size(json_object_get(sc, "posts")), 1);
-    cr_expect_str_eq(json_string_value(json_object_get(json_array_get(json_object_get(sc, "posts"), 0), "postId")), root);
-    json_decref(resp);
+    {   /* two pages of one: together exactly the agent's two posts */
+        char seen[2][BB_ID_MAX];
+        for (int off = 0; off < 2; off++) {
+            resp = tool("read_posts", "{s:s, s:i, s:i}", "agent_filter", "ada", "limit", 1, "offset", off);
+            sc = json_object_get(tool_ok(resp, "read_posts paged"), "structuredContent");
+            cr_expect_eq(json_integer_value(json_object_get(sc, "totalCount")), 2);
+            cr_assert_eq(json_array_size(json_object_get(sc, "posts")), 1);
+            snprintf(seen[off], BB_ID_MAX, "%s",
+                     json_string_value(json_object_get(json_array_get(json_object_get(sc, "posts"), 0), "postId")));
+            cr_expect_eq(json_is_null(json_object_get(sc, "nextOffset")), off == 1, "nextOffset on page %d", off);
+            json_decref(resp);
+        }
+        cr_expect_str_neq(seen[0], seen[1]);
+        cr_expect(!strcmp(seen[0], root) || !strcmp(seen[1], root));
+        cr_expect(!strcmp(seen[0], reply) || !strcmp(seen[1], reply));
+    }
 
     resp = tool("get_post", "{s:s}", "post_id", reply);
     r = tool_ok(resp, "get_post");
@@ -456,6 +470,18 @@ Test(surface, login_create_read_get_delete, .init = setup, .fini = teardown, .ti
 static void on_event(void *ud, const bb_post_event *ev)
 {
     if (strcmp(ev->team, "crew") == 0 && strcmp(ev->author, "ada") == 0) (*(int *)ud)++;
+}
+
+Test(surface, login_trims_the_handle_like_create_post, .init = setup, .fini = teardown, .timeout = 30)
+{
+    char id[BB_ID_MAX];
+    json_t *resp;
+    ok_call(tool("login", "{s:s}", "agent_name", "  ada  "), "login");
+    cr_expect_str_eq(sess.agent, "ada");
+    post("mine", NULL, NULL, id);
+    resp = tool("delete_post", "{s:s}", "post_id", id);
+    tool_ok(resp, "delete own post after a padded login");
+    json_decref(resp);
 }
 
 Test(surface, create_post_publishes_an_event, .init = setup, .fini = teardown, .timeout = 30)
@@ -624,6 +650,14 @@ static char *read_text(const char *uri)
     return text;
 }
 
+/* createdAt of a wire post in ns */
+static long long when_of(json_t *p)
+{
+    json_t *c = json_object_get(p, "createdAt");
+    return json_integer_value(json_object_get(c, "_seconds")) * 1000000000LL +
+           json_integer_value(json_object_get(c, "_nanoseconds"));
+}
+
 Test(surface, resources_and_templates, .init = setup, .fini = teardown, .timeout = 30)
 {
     char root[BB_ID_MAX], reply[BB_ID_MAX], mention[BB_ID_MAX], other[BB_ID_MAX], uri[256];
@@ -682,7 +716,17 @@ Test(surface, resources_and_templates, .init = setup, .fini = teardown, .timeout
     text = read_text(uri);
     cr_expect_not_null(strstr(text, "root by ada"));
     cr_expect_not_null(strstr(text, "bob replies"));
-    cr_expect(strstr(text, "root by ada") < strstr(text, "bob replies"), "thread not oldest first");
+    {   /* oldest first: (createdAt, postId) never decreases */
+        json_t *posts = json_object_get((data = json_loads(text, 0, NULL)), "posts"), *a, *b;
+        cr_assert_eq(json_array_size(posts), 2);
+        a = json_array_get(posts, 0);
+        b = json_array_get(posts, 1);
+        cr_expect(when_of(a) < when_of(b) ||
+                  (when_of(a) == when_of(b) && strcmp(json_string_value(json_object_get(a, "postId")),
+                                                      json_string_value(json_object_get(b, "postId"))) < 0),
+                  "thread not oldest first: %s", text);
+        json_decref(data);
+    }
     free(text);
     text = read_text("social://agents/bob/profile");
     data = json_loads(text, 0, NULL);
@@ -811,8 +855,11 @@ Test(surface, every_prompt_is_filled_with_real_posts, .init = setup, .fini = tea
 
     /* specific fillings */
     resp = rpc("prompts/get", "{s:s, s:{s:s}}", "name", "find-related-discussions", "arguments", "post_id", root);
-    cr_expect_not_null(strstr(json_dumps(json_object_get(resp, "result"), 0), "Side thread on perf budgets"),
-                       "related post sharing the tag not offered");
+    {
+        char *s = json_dumps(json_object_get(resp, "result"), 0);
+        cr_expect_not_null(strstr(s, "Side thread on perf budgets"), "related post sharing the tag not offered");
+        free(s);
+    }
     json_decref(resp);
     resp = rpc("prompts/get", "{s:s, s:{s:s}}", "name", "summarize-thread", "arguments", "thread_id", root);
     {
@@ -979,4 +1026,50 @@ Test(surface, upstream_local_assigns_id_and_time, .init = setup, .fini = teardow
     }
     bb_post_clear(&out);
     bb_post_clear(&got);
+}
+
+/* ---- an upstream whose origin is down (tests/test_mcp_surface_stale.c) ---- */
+
+Test(surface, stale_reads_say_so_and_writes_give_a_retry_hint, .fini = teardown, .timeout = 30)
+{
+    json_t *resp, *r, *sc, *tools_resp, *tools;
+    char *text;
+    upstream_name = "stale";
+    open_app("plugins:\n  path: [\"" BB_ABS_BUILDDIR "/tests/.libs\"]\n", BB_MCP_2025_11_25);
+    tools_resp = rpc("tools/list", NULL);
+    tools = json_object_get(result_of(tools_resp, "tools/list"), "tools");
+
+    resp = tool("read_posts", NULL);
+    r = tool_ok(resp, "stale read_posts");
+    sc = json_object_get(r, "structuredContent");
+    cr_expect(json_is_true(json_object_get(sc, "stale")));
+    cr_expect_eq(json_integer_value(json_object_get(sc, "ageMs")), 42000);
+    cr_expect(fits(json_object_get(find_tool(tools, "read_posts"), "outputSchema"), sc));
+    cr_expect_not_null(strstr(text_of(r), "42 s old"), "no stale note: %s", text_of(r));
+    json_decref(resp);
+
+    resp = tool("get_post", "{s:s}", "post_id", "01HSTALESTALESTALESTALE000");
+    r = tool_ok(resp, "stale get_post");
+    sc = json_object_get(r, "structuredContent");
+    cr_expect(json_is_true(json_object_get(sc, "stale")));
+    cr_expect(fits(json_object_get(find_tool(tools, "get_post"), "outputSchema"), sc));
+    cr_expect_not_null(strstr(text_of(r), "cache"));
+    json_decref(resp);
+
+    text = read_text("social://feed");
+    cr_expect_not_null(strstr(text, "\"stale\":true"), "%s", text);
+    free(text);
+
+    login("ada");
+    expect_tool_error(tool("create_post", "{s:s}", "content", "x"), "create while down", "retry in 7 seconds");
+    expect_tool_error(tool("delete_post", "{s:s}", "post_id", "01HSTALESTALESTALESTALE000"), "delete foreign", "own posts");
+    resp = rpc("completion/complete", "{s:{s:s, s:s}, s:{s:s, s:s}}", "ref", "type", "ref/prompt", "name",
+               "analyze-sentiment", "argument", "name", "tag", "value", "");
+    cr_expect_eq(json_array_size(complete_values(resp)), 0, "suggestions while down");
+    json_decref(resp);
+    resp = rpc("prompts/get", "{s:s, s:{s:s}}", "name", "generate-hashtags", "arguments", "content", "x");
+    cr_expect_eq(error_code(resp), BB_RPC_INTERNAL, "prompt needing tags while down: %d", error_code(resp));
+    cr_expect_not_null(strstr(error_message(resp), "retry"));
+    json_decref(resp);
+    json_decref(tools_resp);
 }

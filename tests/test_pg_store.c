@@ -25,7 +25,7 @@ Test(pg_migrate, status_then_apply, .timeout = 60)
     const bb_storage_ops *ops;
     bb_error err;
     bb_call call = { "t-migrate", NULL, 0 };
-    int n[2] = { 0, 0 };
+    int n[2] = { 0, 0 }, applied;
     char *cfg;
     PGconn *side;
     pgfx_start_pg(&f);
@@ -44,12 +44,14 @@ Test(pg_migrate, status_then_apply, .timeout = 60)
     cr_assert_eq(ops->migrate(st, &call, true, count_migration, n, &err), BB_OK, "%s", err.msg);
     cr_expect_gt(n[0], 0);
     cr_expect_eq(n[1], 0);
+    applied = n[0];
     n[0] = n[1] = 0;
     cr_assert_eq(ops->migrate(st, &call, true, count_migration, n, &err), BB_OK, "applying twice is a no-op");
     cr_expect_eq(n[1], 0);
     {
-        char *v = pgfx_scalar(side, "SELECT count(*) FROM schema_migrations");
-        cr_expect_str_eq(v, "1");
+        char *v = pgfx_scalar(side, "SELECT count(*) FROM schema_migrations"), want[16];
+        snprintf(want, sizeof want, "%d", applied);
+        cr_expect_str_eq(v, want, "one row per migration");
         free(v);
     }
     PQfinish(side);
@@ -71,7 +73,7 @@ Test(pg_migrate, newer_database_refused_naming_both_versions, .timeout = 60)
     bb_error_clear(&err);
     cr_assert_eq(f.ops->migrate(f.st, &call, true, NULL, NULL, &err), BB_INVALID);
     cr_expect_not_null(strstr(err.msg, "999"), "%s", err.msg);
-    cr_expect_not_null(strstr(err.msg, "(1)"), "names the plugin's version too: %s", err.msg);
+    cr_expect_not_null(strstr(err.msg, "(2)"), "names the plugin's version too: %s", err.msg);
     PQfinish(side);
     pgfx_close(&f);
 }

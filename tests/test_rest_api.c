@@ -9,7 +9,14 @@
 #include <sqlite3.h>
 #include <time.h>
 
+#define REST_SUITE "api"
 #include "rest_env.h"
+
+ReportHook(PRE_ALL)(struct criterion_test_set *tests)
+{
+    (void)tests;
+    rest_record_reset();
+}
 
 static json_t *get_json(rest_env *e, const char *path, const char *key, long want)
 {

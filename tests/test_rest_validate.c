@@ -311,3 +311,45 @@ Test(wire, post_and_page_have_the_original_field_names)
     cr_assert_eq(json_array_size(json_object_get(page, "posts")), 0);
     json_decref(page);
 }
+
+/* The hot-path writer must produce exactly what jansson would. */
+static void expect_same_text(const bb_post_page *pg, int64_t offset)
+{
+    json_t *page = bb_wire_page(pg, offset, 10);
+    char *want = json_dumps(page, JSON_COMPACT), *got;
+    size_t len = 0;
+    cr_assert(want);
+    got = bb_wire_page_text(pg, offset, 10, &len);
+    cr_assert(got);
+    cr_expect_str_eq(got, want);
+    cr_expect_eq(len, strlen(want));
+    free(got);
+    free(want);
+    json_decref(page);
+    for (size_t i = 0; i < pg->n; i++) {
+        json_t *p = bb_wire_post(&pg->posts[i]);
+        want = json_dumps(p, JSON_COMPACT);
+        got = bb_wire_post_text(&pg->posts[i], &len);
+        cr_expect_str_eq(got, want);
+        free(got);
+        free(want);
+        json_decref(p);
+    }
+}
+
+Test(wire, direct_text_matches_jansson)
+{
+    char *tags[] = { "x", "caf\xc3\xa9", "q\"uote", "back\\slash" };
+    bb_post posts[3] = {
+        { .id = "01A", .team = "t", .author = "alice", .content = "plain", .tags = tags, .n_tags = 4,
+          .thread_id = "01A", .created_ms = 1733230000123 },
+        { .id = "01B", .team = "t", .author = "b\xf0\x9f\x98\x80", .content = "line\nbreak\ttab\r\x01\x1f \x7f </script> \"q\" \\",
+          .parent_id = "01A", .thread_id = "01A", .created_ms = 5 },
+        { .id = "01C", .team = "t", .author = "c", .content = "\b\f", .created_ms = 0 },
+    };
+    bb_post_page pg = { .posts = posts, .n = 3, .total = 40 };
+    expect_same_text(&pg, 0);
+    expect_same_text(&pg, 37);
+    pg.n = 0;
+    expect_same_text(&pg, 0);
+}

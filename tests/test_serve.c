@@ -199,7 +199,7 @@ static long post_size(bbt_server *s, size_t n)
     cr_assert_not_null(body);
     memset(body, 'x', n);
     snprintf(url, sizeof url, "%s/nothing", s->base_url);
-    cr_assert(bbt_http("POST", url, NULL, body, n, &r));
+    cr_assert(bbt_http("POST", url, NULL, body, n, &r), "POST %zu bytes: %s", n, r.body ? r.body : "");
     status = r.status;
     bbt_response_free(&r);
     free(body);

@@ -32,6 +32,7 @@ static const char *yaml_with(const char *keys, int ttl_s, int idle_s, int touch_
     static char y[2048];
     snprintf(y, sizeof y,
              "session:\n  backend: memory\n  ttl_s: %d\n  idle_timeout_s: %d\n  touch_interval_s: %d\n"
+             "  gauge_interval_s: 1\n"
              "  keys: [%s]\nlogging:\n  level: error\n",
              ttl_s, idle_s, touch_s, keys);
     return y;
@@ -387,7 +388,7 @@ Test(session_core, metrics_count_lookups_misses_created)
     cr_assert_eq(bb_series_value(lookups) - l0, 2);
     cr_assert_eq(bb_series_value(misses) - m0, 1);
     cr_assert_eq(bb_sessions_health(e.s, &c, detail, sizeof detail, &err), BB_OK);
-    cr_assert_eq(bb_series_value(active), 2);
+    cr_assert(POLL_UNTIL(3000, bb_series_value(active) == 2), "gauge at %g", bb_series_value(active));
     close_env(&e);
 }
 
@@ -442,4 +443,78 @@ Test(session_core, key_text_is_validated_with_positions)
     /* accepted: standard and URL-safe alphabets, with or without padding */
     cr_assert_str_eq(errors_of("session:\n  keys: [\"" KEY_A "\", \"k2:ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8\","
                                " \"k3.x_y-z:-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_w\"]\n"), "");
+}
+
+/* ---- session_memory specifics ---------------------------------------------- */
+
+Test(session_core, memory_store_evicts_the_least_recently_used)
+{
+    bb_app *app = sess_open(dir, "mem.yaml", "session:\n  backend: memory\n  memory:\n    max_sessions: 3\n"
+                                             "logging:\n  level: error\n");
+    bb_session_store *st;
+    const bb_session_ops *ops = bb_app_session(app, &st);
+    bb_series *evicted = bb_metric_series(bb_metric_family(BB_METRIC_COUNTER, "session_memory_evictions_total", "", NULL), NULL);
+    double e0 = bb_series_value(evicted);
+    uint8_t h[5][32];
+    bb_call c = sess_call(2000);
+    bb_error err;
+    void *data;
+    size_t len;
+    int64_t n = 0;
+    for (int i = 0; i < 5; i++) {
+        memset(h[i], 0, sizeof h[i]);
+        h[i][0] = (uint8_t)(i + 1);
+        h[i][8] = (uint8_t)(i * 7);
+    }
+    for (int i = 0; i < 3; i++) cr_assert_eq(ops->put(st, &c, h[i], "x", 1, bb_wall_ms() + 600000, &err), BB_OK);
+    /* use 0: now 1 is the least recently used */
+    cr_assert_eq(ops->get(st, &c, h[0], &data, &len, &err), BB_OK);
+    free(data);
+    cr_assert_eq(ops->put(st, &c, h[3], "x", 1, bb_wall_ms() + 600000, &err), BB_OK);
+    cr_assert_eq(ops->get(st, &c, h[1], &data, &len, &err), BB_NOT_FOUND, "the least recently used was kept");
+    cr_assert_eq(ops->get(st, &c, h[0], &data, &len, &err), BB_OK, "a recently used one was evicted");
+    free(data);
+    cr_assert_eq(ops->get(st, &c, h[2], &data, &len, &err), BB_OK);
+    free(data);
+    cr_assert_eq(ops->get(st, &c, h[3], &data, &len, &err), BB_OK);
+    free(data);
+    cr_assert_eq(bb_series_value(evicted) - e0, 1);
+    cr_assert_eq(ops->count(st, &c, &n, &err), BB_OK);
+    cr_assert_eq(n, 3, "the bound is exact with one shard");
+    /* replacing an existing record is not growth: nothing evicted */
+    cr_assert_eq(ops->put(st, &c, h[3], "y", 1, bb_wall_ms() + 600000, &err), BB_OK);
+    cr_assert_eq(bb_series_value(evicted) - e0, 1);
+    bb_app_close(app);
+}
+
+Test(session_core, memory_store_refuses_oversized_records_and_bad_windows)
+{
+    bb_app *app = sess_open(dir, "mem.yaml", "session:\n  backend: memory\n  memory:\n    max_record_bytes: 64\n"
+                                             "    max_counters: 1\nlogging:\n  level: error\n");
+    bb_session_store *st;
+    const bb_session_ops *ops = bb_app_session(app, &st);
+    uint8_t h[32] = { 9 };
+    char big[65];
+    bb_call c = sess_call(2000);
+    bb_error err;
+    bb_counter_result r;
+    memset(big, 'b', sizeof big);
+    cr_assert_eq(ops->put(st, &c, h, big, 64, bb_wall_ms() + 60000, &err), BB_OK);
+    cr_assert_eq(ops->put(st, &c, h, big, 65, bb_wall_ms() + 60000, &err), BB_INVALID);
+    cr_assert_eq(ops->hit(st, &c, "c:a", 5, 0, &r, &err), BB_INVALID);
+    cr_assert_eq(ops->hit(st, &c, "c:a", 5, 60000, &r, &err), BB_OK);
+    cr_assert_eq(ops->hit(st, &c, "c:b", 5, 60000, &r, &err), BB_UNAVAILABLE, "the counter table is bounded");
+    cr_assert_eq(ops->hit(st, &c, "c:a", 5, 60000, &r, &err), BB_OK, "existing counters keep counting");
+    cr_assert_eq(r.remaining, 3);
+    bb_app_close(app);
+}
+
+Test(session_core, memory_keys_are_validated_with_positions)
+{
+    char *path = bbt_write_file(dir, "bad.yaml", "session:\n  backend: memory\n  memory:\n    max_sessions: 0\n");
+    bb_error err;
+    bb_app *app = bb_app_open(path, BB_APP_SESSION, &err);
+    free(path);
+    cr_assert_null(app);
+    cr_assert_not_null(strstr(err.msg, "bad.yaml:4:5: session.memory.max_sessions: 0 is out of range"), "%s", err.msg);
 }

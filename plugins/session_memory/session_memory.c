@@ -13,10 +13,12 @@
  * is invisible at once (and freed right there); a reaper thread sweeps
  * every shard each reap_interval to reclaim the rest, and expired counters.
  *
- * Bound: each shard holds at most ceil(max_sessions / N) records; a put
- * into a full shard evicts that shard's least recently used record
- * (counted in session_memory_evictions_total).  With one shard (up to 4096
- * sessions) the order is exact; above, it is per shard.
+ * Bound: a put that would take the store past max_sessions evicts the
+ * least recently used record of the shard it lands in (counted in
+ * session_memory_evictions_total).  With one shard (up to 4096 sessions)
+ * the order is exact; above, it is per shard, and the bound may be passed
+ * by at most one record per concurrent writer (or when the landing shard is
+ * empty), never more.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -63,7 +65,8 @@ struct bb_session_store {
     bb_host           *host;
     shard             *shards;
     size_t             n_shards;
-    size_t             cap_per_shard, counters_per_shard;
+    int64_t            max_sessions, max_counters;   /* bounds on the whole store */
+    size_t             counters_per_shard;            /* sizes a shard's counter table */
     int64_t            max_record;
     int64_t            reap_ms;
     uint8_t            sip_key[crypto_shorthash_KEYBYTES];
@@ -186,7 +189,7 @@ static bb_status mem_put(bb_session_store *m, const bb_call *call, const uint8_t
         free(e);
         return BB_OK;
     }
-    while (sh->n >= m->cap_per_shard && sh->tail) {
+    while (atomic_load(&m->live) >= m->max_sessions && sh->tail) {
         entry *victim = sh->tail;
         bool was_expired = victim->expires_ms <= m->api->wall_ms();
         drop(m, sh, victim);
@@ -326,8 +329,8 @@ static bb_status mem_hit(bb_session_store *m, const bb_call *call, const char *k
     pp = &sh->cbuckets[(h >> 32) & (sh->n_cbuckets - 1)];
     while (*pp && ((*pp)->h != h || strcmp((*pp)->key, key) != 0)) pp = &(*pp)->next;
     if (!(c = *pp)) {
-        if (sh->n_counters >= m->counters_per_shard) counters_sweep(m, sh, now);
-        if (sh->n_counters >= m->counters_per_shard || !(c = malloc(sizeof *c + klen + 1))) {
+        if (atomic_load(&m->n_counters) >= m->max_counters) counters_sweep(m, sh, now);
+        if (atomic_load(&m->n_counters) >= m->max_counters || !(c = malloc(sizeof *c + klen + 1))) {
             pthread_mutex_unlock(&sh->lock);
             return bb_fail(err, BB_UNAVAILABLE, NULL, "counter table full (session.memory.max_counters)");
         }
@@ -430,7 +433,7 @@ static bb_status mem_create(const bb_host_api *api, bb_host *host, const bb_cfg 
                             bb_error *err)
 {
     bb_session_store *m;
-    int64_t max_sessions = 0, max_counters = 0;
+    int64_t max_sessions = 0, max_counters = 0;   /* locals first: m->max_sessions is set below */
     pthread_condattr_t ca;
     *out = NULL;
     if (sodium_init() < 0) return bb_fail(err, BB_INTERNAL, NULL, "libsodium failed to initialise");
@@ -452,7 +455,8 @@ static bb_status mem_create(const bb_host_api *api, bb_host *host, const bb_cfg 
     m->n_shards = (size_t)(max_sessions / SESSIONS_PER_SHARD);
     if (m->n_shards < 1) m->n_shards = 1;
     if (m->n_shards > MAX_SHARDS) m->n_shards = MAX_SHARDS;
-    m->cap_per_shard = (size_t)((max_sessions + (int64_t)m->n_shards - 1) / (int64_t)m->n_shards);
+    m->max_sessions = max_sessions;
+    m->max_counters = max_counters;
     m->counters_per_shard = (size_t)((max_counters + (int64_t)m->n_shards - 1) / (int64_t)m->n_shards);
     api->random(m->sip_key, sizeof m->sip_key);
     if (!(m->shards = calloc(m->n_shards, sizeof *m->shards))) goto oom;

@@ -50,7 +50,8 @@ typedef struct conn {
     pthread_mutex_t lock;
     redisContext   *c;
     int64_t         timeout_ms;     /* what the socket timeout is set to now */
-    int64_t         retry_at_ms;    /* monotonic: no reconnect before this */
+    int64_t         retry_at_ms;    /* monotonic: no reconnect before this ... */
+    int64_t         failed_at_ms;   /* ... unless another slot connected after this failure */
     int64_t         backoff_ms;
     char            sha[41];        /* HIT_SCRIPT as loaded on this connection */
 } conn;
@@ -67,6 +68,7 @@ struct bb_session_store {
     size_t             n_pool;
     atomic_uint        next;
     atomic_bool        down;
+    atomic_llong       connected_at_ms;   /* monotonic: the last successful connect of any slot */
     bb_series         *m_reconnects;
 };
 
@@ -168,7 +170,7 @@ static bb_status ready(bb_session_store *r, conn *cn, const bb_call *call, bb_er
     int64_t now = r->api->now_ms(), left;
     if (!cn->c) {
         bb_status st;
-        if (now < cn->retry_at_ms) {
+        if (now < cn->retry_at_ms && atomic_load(&r->connected_at_ms) <= cn->failed_at_ms) {
             err->retry_after_s = 1;
             return bb_fail(err, BB_UNAVAILABLE, NULL, "redis at %s:%d is unreachable; next attempt in %lld ms",
                            r->hostname, r->port, (long long)(cn->retry_at_ms - now));
@@ -180,7 +182,8 @@ static bb_status ready(bb_session_store *r, conn *cn, const bb_call *call, bb_er
             snprintf(why, sizeof why, "%s", cn->c ? cn->c->errstr : "out of memory");
             if (cn->c) redisFree(cn->c);
             cn->c = NULL;
-            cn->retry_at_ms = r->api->now_ms() + cn->backoff_ms;
+            cn->failed_at_ms = r->api->now_ms();
+            cn->retry_at_ms = cn->failed_at_ms + cn->backoff_ms;
             cn->backoff_ms = cn->backoff_ms * 2 > r->backoff_max_ms ? r->backoff_max_ms : cn->backoff_ms * 2;
             if (!atomic_exchange(&r->down, true))
                 r->api->log(r->host, BB_LOG_WARN, call, "redis at %s:%d is unreachable (%s); retrying with backoff",
@@ -194,11 +197,13 @@ static bb_status ready(bb_session_store *r, conn *cn, const bb_call *call, bb_er
             st = err->code;
             redisFree(cn->c);
             cn->c = NULL;
-            cn->retry_at_ms = r->api->now_ms() + cn->backoff_ms;
+            cn->failed_at_ms = r->api->now_ms();
+            cn->retry_at_ms = cn->failed_at_ms + cn->backoff_ms;
             return st;
         }
         redisEnableKeepAlive(cn->c);
         cn->backoff_ms = r->backoff_min_ms;
+        atomic_store(&r->connected_at_ms, r->api->now_ms());   /* slots waiting out a backoff may try now */
         r->api->add(r->m_reconnects, 1);
         if (atomic_exchange(&r->down, false))
             r->api->log(r->host, BB_LOG_INFO, call, "redis at %s:%d is reachable again", r->hostname, r->port);
@@ -265,6 +270,20 @@ static redisReply *run(bb_session_store *r, conn *cn, int argc, const char **arg
     return rep;
 }
 
+/* run() once more on a fresh connection when the pooled one turned out to be
+ * dead (Redis restarted since it was opened): only for commands that are
+ * safe to repeat (not the counter script, which may have run). */
+static redisReply *run_idempotent(bb_session_store *r, conn *cn, const bb_call *call, int argc, const char **argv,
+                                  const size_t *lens, bb_error *err)
+{
+    redisReply *rep = run(r, cn, argc, argv, lens, err);
+    if (!rep && err->code == BB_UNAVAILABLE) {
+        bb_error_clear(err);
+        if (ready(r, cn, call, err) == BB_OK) rep = run(r, cn, argc, argv, lens, err);
+    }
+    return rep;
+}
+
 /* ---- operations ----------------------------------------------------------------------- */
 
 static bb_status rd_put(bb_session_store *r, const bb_call *call, const uint8_t hash[BB_SESSION_HASH_LEN],
@@ -280,12 +299,12 @@ static bb_status rd_put(bb_session_store *r, const bb_call *call, const uint8_t 
     if (ttl <= 0) {   /* already over: nothing to keep */
         const char *argv[] = { "DEL", key };
         const size_t lens[] = { 3, strlen(key) };
-        rep = run(r, cn, 2, argv, lens, err);
+        rep = run_idempotent(r, cn, call, 2, argv, lens, err);
     } else {
         const char *argv[] = { "SET", key, sealed, "PX", px };
         size_t lens[] = { 3, strlen(key), len, 2, 0 };
         lens[4] = (size_t)snprintf(px, sizeof px, "%lld", (long long)ttl);
-        rep = run(r, cn, 5, argv, lens, err);
+        rep = run_idempotent(r, cn, call, 5, argv, lens, err);
     }
     release(cn);
     if (!rep) return err->code;
@@ -308,7 +327,7 @@ static bb_status rd_get(bb_session_store *r, const bb_call *call, const uint8_t 
     session_key(r, hash, key);
     lens[1] = strlen(key);
     if ((st = acquire(r, call, &cn, err)) != BB_OK) return st;
-    rep = run(r, cn, 2, argv, lens, err);
+    rep = run_idempotent(r, cn, call, 2, argv, lens, err);
     release(cn);
     if (!rep) return err->code;
     if (rep->type == REDIS_REPLY_NIL) {
@@ -341,7 +360,7 @@ static bb_status rd_touch(bb_session_store *r, const bb_call *call, const uint8_
     /* PEXPIRE with 0 deletes the key at once, which is what a past expiry means */
     lens[2] = (size_t)snprintf(px, sizeof px, "%lld", (long long)(ttl > 0 ? ttl : 0));
     if ((st = acquire(r, call, &cn, err)) != BB_OK) return st;
-    rep = run(r, cn, 3, argv, lens, err);
+    rep = run_idempotent(r, cn, call, 3, argv, lens, err);
     release(cn);
     if (!rep) return err->code;
     if (rep->type != REDIS_REPLY_INTEGER) return reply_error(rep, err, "PEXPIRE");
@@ -362,7 +381,7 @@ static bb_status rd_remove(bb_session_store *r, const bb_call *call, const uint8
     session_key(r, hash, key);
     lens[1] = strlen(key);
     if ((st = acquire(r, call, &cn, err)) != BB_OK) return st;
-    rep = run(r, cn, 2, argv, lens, err);
+    rep = run_idempotent(r, cn, call, 2, argv, lens, err);
     release(cn);
     if (!rep) return err->code;
     if (rep->type != REDIS_REPLY_INTEGER) return reply_error(rep, err, "DEL");
@@ -435,7 +454,7 @@ static bb_status rd_count(bb_session_store *r, const bb_call *call, int64_t *out
     do {
         const char *argv[] = { "SCAN", cursor, "MATCH", pattern, "COUNT", SCAN_BATCH };
         const size_t lens[] = { 4, strlen(cursor), 5, strlen(pattern), 5, sizeof SCAN_BATCH - 1 };
-        redisReply *rep = run(r, cn, 6, argv, lens, err);
+        redisReply *rep = run_idempotent(r, cn, call, 6, argv, lens, err);
         if (!rep) {   /* run() dropped the connection; the slot is still ours to give back */
             release(cn);
             return err->code;
@@ -464,7 +483,7 @@ static bb_status rd_health(bb_session_store *r, const bb_call *call, char *detai
     bb_status st;
     snprintf(detail, len, "redis %s:%d db %d, pool %zu", r->hostname, r->port, r->db, r->n_pool);
     if ((st = acquire(r, call, &cn, err)) != BB_OK) return st;
-    rep = run(r, cn, 1, argv, lens, err);
+    rep = run_idempotent(r, cn, call, 1, argv, lens, err);
     release(cn);
     if (!rep) return err->code;
     if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "PONG") != 0) return reply_error(rep, err, "PING");

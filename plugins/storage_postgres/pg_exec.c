@@ -265,6 +265,7 @@ static bb_status attempt_loop(pg_store *s, const bb_call *call, const pg_op *op,
             break;
         case PG_CHECKOUT_OK:
         default:
+            if (op->flags & PG_OP_LONG) pg_pool_exempt(&s->pool, c);
             st = run_once(s, c, call, op, attempt, body, ud, &retryable, err);
             reason = c->lost ? "connection lost" : c->sqlstate[0] ? c->sqlstate : "other";
             pg_pool_checkin(&s->pool, c);

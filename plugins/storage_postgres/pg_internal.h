@@ -23,6 +23,10 @@
 
 #define PG_NOTIFY_CHANNEL "botboard_posts"
 #define PG_TOKEN_LEN      16            /* hex chars naming this instance in notifications */
+#define PG_COUNT_SHARDS   8             /* counter rows per value: spreads concurrent creates */
+
+/* post_counts dimensions (the same numbering as storage_sqlite). */
+enum { PG_DIM_ALL = 0, PG_DIM_AUTHOR = 1, PG_DIM_TAG = 2, PG_DIM_THREAD = 3 };
 
 /* ---- prepared statements ------------------------------------------------- */
 
@@ -39,7 +43,7 @@ typedef enum pg_stmt_id {
     ST_DISTINCT_AUTHOR, ST_DISTINCT_TAG,
     ST_IDEM_PURGE,
     ST_EXPORT_TEAMS, ST_EXPORT_KEYS, ST_EXPORT_POSTS,
-    ST_IMPORT_POST,
+    ST_COUNTS_ADD, ST_COUNT_GET, ST_IMPORT_POSTS, ST_IMPORT_TAGS,
     ST_LIST_FIRST                       /* 16 filter combos x {desc, asc, count} follow */
 } pg_stmt_id;
 
@@ -117,6 +121,8 @@ void pg_pool_destroy(pg_pool *p);
 pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char *op,
                                     pg_conn **out, bb_error *err);
 void pg_pool_checkin(pg_pool *p, pg_conn *c);
+/* Exempt a checked-out connection from leak reports (export, import, migrate). */
+void pg_pool_exempt(pg_pool *p, pg_conn *c);
 void pg_pool_counts(pg_pool *p, int *in_use, int *idle, int *capacity);
 /* Open one connection outside the pool (the LISTEN thread); NULL + err. */
 PGconn *pg_connect(struct pg_store *s, bb_error *err);
@@ -168,7 +174,8 @@ enum {
     PG_OP_REPEATABLE = 1u << 1,   /* safe to run again even if a COMMIT's fate is unknown */
     PG_OP_READONLY   = 1u << 2,   /* reads only: always safe to repeat */
     PG_OP_NO_RETRY   = 1u << 3,   /* never repeat (import: its source cannot rewind) */
-    PG_OP_SNAPSHOT   = 1u << 4    /* REPEATABLE READ READ ONLY transaction (export) */
+    PG_OP_SNAPSHOT   = 1u << 4,   /* REPEATABLE READ READ ONLY transaction (export) */
+    PG_OP_LONG       = 1u << 5    /* holds its connection for long by design: no leak report */
 };
 
 typedef struct pg_op {
@@ -231,6 +238,9 @@ bb_status pg_post_delete(pg_store *s, const bb_call *call, const char *team, con
                          bb_error *err);
 bb_status pg_distinct(pg_store *s, const bb_call *call, const char *team, bb_distinct_field field,
                       const char *prefix, int limit, char ***out, size_t *n_out, bb_error *err);
+
+/* Add sign (1 or -1) to the live-post counters of post id (in a random shard). */
+bb_status pg_counts_add(pg_store *s, pg_conn *c, const bb_call *call, const char *id, int sign, bb_error *err);
 
 bb_status pg_export_all(pg_store *s, const bb_call *call, bb_record_fn fn, void *ud, bb_error *err);
 bb_status pg_import_all(pg_store *s, const bb_call *call, bb_record_source next, void *ud, bb_error *err);

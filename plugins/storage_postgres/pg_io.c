@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const pg_op op_export = { "export", PG_OP_SNAPSHOT | PG_OP_NO_RETRY };
-static const pg_op op_import = { "import", PG_OP_TXN | PG_OP_NO_RETRY };
+static const pg_op op_export = { "export_all", PG_OP_SNAPSHOT | PG_OP_NO_RETRY | PG_OP_LONG };
+static const pg_op op_import = { "import_all", PG_OP_TXN | PG_OP_NO_RETRY | PG_OP_LONG };
 
 /* Long exports and imports are bounded by the caller, not statement_timeout. */
 #define NO_STATEMENT_TIMEOUT "SET LOCAL statement_timeout = 0"
@@ -137,45 +137,157 @@ static bb_status import_key(pg_store *s, pg_conn *c, const bb_call *call, const 
     return st;
 }
 
-static bb_status import_post(pg_store *s, pg_conn *c, const bb_call *call, const bb_post *p, bb_error *err)
+/* Posts are written in batches (one INSERT ... SELECT FROM unnest per
+ * column array): a million-post import is a few thousand statements, not a
+ * million round trips. */
+#define IMPORT_BATCH 500
+
+enum { COL_ID, COL_TEAM, COL_AUTHOR, COL_CONTENT, COL_TAGS, COL_PARENT, COL_THREAD, COL_CREATED, COL_DELETED,
+       N_COLS };
+
+typedef struct post_batch {
+    char   *cols[N_COLS][IMPORT_BATCH];
+    size_t  n;
+    char  **tag_post, **tag_tag, **tag_team, **tag_created;   /* flattened live tags */
+    size_t  n_tags, cap_tags;
+    long    first_record;
+} post_batch;
+
+static void batch_clear(post_batch *b)
 {
-    char created[24], deleted[24], thread[BB_ID_MAX];
-    char *tags = pg_array_encode(p->tags, p->n_tags);
-    PGresult *r = NULL;
-    bb_status st;
-    if (!tags) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
+    for (int c = 0; c < N_COLS; c++)
+        for (size_t i = 0; i < b->n; i++) { free(b->cols[c][i]); b->cols[c][i] = NULL; }
+    for (size_t i = 0; i < b->n_tags; i++) {
+        free(b->tag_post[i]); free(b->tag_tag[i]); free(b->tag_team[i]); free(b->tag_created[i]);
+    }
+    b->n = b->n_tags = 0;
+}
+
+static void batch_free(post_batch *b)
+{
+    batch_clear(b);
+    free(b->tag_post); free(b->tag_tag); free(b->tag_team); free(b->tag_created);
+    memset(b, 0, sizeof *b);
+}
+
+static char *i64_dup(int64_t v)
+{
+    char buf[24];
+    pg_i64_text(v, buf);
+    return strdup(buf);
+}
+
+static bool batch_add(post_batch *b, const bb_post *p, long record)
+{
+    char thread[BB_ID_MAX];
+    size_t i = b->n;
+    bool ok;
+    if (b->n == 0) b->first_record = record;
     /* Exports carry thread ids; older or hand-made files may not. */
     snprintf(thread, sizeof thread, "%s", p->thread_id[0] ? p->thread_id : p->parent_id[0] ? p->parent_id : p->id);
-    pg_i64_text(p->created_ms, created);
-    pg_i64_text(p->deleted_ms, deleted);
-    {
-        const char *vals[9] = { p->id, p->team, p->author ? p->author : "", p->content ? p->content : "", tags,
-                                p->parent_id, thread, created, deleted };
-        st = pg_exec(s, c, call, ST_IMPORT_POST, vals, NULL, NULL, &r, err);
+    b->cols[COL_ID][i] = strdup(p->id);
+    b->cols[COL_TEAM][i] = strdup(p->team);
+    b->cols[COL_AUTHOR][i] = strdup(p->author ? p->author : "");
+    b->cols[COL_CONTENT][i] = strdup(p->content ? p->content : "");
+    b->cols[COL_TAGS][i] = pg_array_encode(p->tags, p->n_tags);
+    b->cols[COL_PARENT][i] = strdup(p->parent_id);
+    b->cols[COL_THREAD][i] = strdup(thread);
+    b->cols[COL_CREATED][i] = i64_dup(p->created_ms);
+    b->cols[COL_DELETED][i] = i64_dup(p->deleted_ms);
+    b->n++;
+    ok = true;
+    for (int c = 0; c < N_COLS; c++) ok = ok && b->cols[c][i];
+    for (size_t t = 0; ok && p->deleted_ms == 0 && t < p->n_tags; t++) {
+        if (b->n_tags == b->cap_tags) {
+            size_t nc = b->cap_tags ? b->cap_tags * 2 : 256;
+            char **a = realloc(b->tag_post, nc * sizeof *a);
+            if (a) b->tag_post = a;
+            char **bb = realloc(b->tag_tag, nc * sizeof *bb);
+            if (bb) b->tag_tag = bb;
+            char **cc = realloc(b->tag_team, nc * sizeof *cc);
+            if (cc) b->tag_team = cc;
+            char **dd = realloc(b->tag_created, nc * sizeof *dd);
+            if (dd) b->tag_created = dd;
+            if (!a || !bb || !cc || !dd) return false;
+            b->cap_tags = nc;
+        }
+        b->tag_post[b->n_tags] = strdup(p->id);
+        b->tag_tag[b->n_tags] = strdup(p->tags[t]);
+        b->tag_team[b->n_tags] = strdup(p->team);
+        b->tag_created[b->n_tags] = i64_dup(p->created_ms);
+        ok = b->tag_post[b->n_tags] && b->tag_tag[b->n_tags] && b->tag_team[b->n_tags] && b->tag_created[b->n_tags];
+        b->n_tags++;
+    }
+    return ok;
+}
+
+static bb_status batch_flush(pg_store *s, pg_conn *c, const bb_call *call, post_batch *b, long last_record,
+                             bb_error *err)
+{
+    char *arrays[N_COLS] = { NULL }, *tags[4] = { NULL }, zero[] = "0", plus[] = "1";
+    PGresult *r = NULL;
+    bb_status st = BB_OK;
+    if (b->n == 0) return BB_OK;
+    for (int k = 0; k < N_COLS; k++)
+        if (!(arrays[k] = pg_array_encode(b->cols[k], b->n))) st = bb_fail(err, BB_INTERNAL, NULL, "out of memory");
+    if (st == BB_OK) {
+        st = pg_exec(s, c, call, ST_IMPORT_POSTS, (const char *const *)arrays, NULL, NULL, &r, err);
         PQclear(r);
     }
-    if (st == BB_OK && p->n_tags && p->deleted_ms == 0) {
-        const char *vals[4] = { p->team, created, p->id, tags };
-        st = pg_exec(s, c, call, ST_TAG_INSERT, vals, NULL, NULL, &r, err);
+    if (st == BB_OK && b->n_tags) {
+        tags[0] = pg_array_encode(b->tag_post, b->n_tags);
+        tags[1] = pg_array_encode(b->tag_tag, b->n_tags);
+        tags[2] = pg_array_encode(b->tag_team, b->n_tags);
+        tags[3] = pg_array_encode(b->tag_created, b->n_tags);
+        if (!tags[0] || !tags[1] || !tags[2] || !tags[3]) st = bb_fail(err, BB_INTERNAL, NULL, "out of memory");
+        else {
+            st = pg_exec(s, c, call, ST_IMPORT_TAGS, (const char *const *)tags, NULL, NULL, &r, err);
+            PQclear(r);
+        }
+    }
+    if (st == BB_OK) {
+        const char *vals[3] = { arrays[COL_ID], zero, plus };
+        st = pg_exec(s, c, call, ST_COUNTS_ADD, vals, NULL, NULL, &r, err);
         PQclear(r);
     }
-    free(tags);
+    if (st != BB_OK) {
+        char msg[BB_ERROR_MSG_MAX];
+        snprintf(msg, sizeof msg, "%s", err->msg);
+        bb_fail(err, st, NULL, "records %ld-%ld (posts): %.160s; nothing imported", b->first_record, last_record, msg);
+    }
+    for (int k = 0; k < N_COLS; k++) free(arrays[k]);
+    for (int k = 0; k < 4; k++) free(tags[k]);
+    batch_clear(b);
     return st;
 }
 
 static bb_status import_body(pg_store *s, pg_conn *c, const bb_call *call, int attempt, void *ud, bb_error *err)
 {
     import_ctx *ctx = ud;
+    post_batch *b = calloc(1, sizeof *b);
     bb_status st;
+    long n;
     (void)attempt;
-    if ((st = pg_exec_simple(s, c, call, NO_STATEMENT_TIMEOUT, err)) != BB_OK) return st;
-    for (long n = 1;; n++) {
+    if (!b) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
+    if ((st = pg_exec_simple(s, c, call, NO_STATEMENT_TIMEOUT, err)) != BB_OK) goto done;
+    for (n = 1;; n++) {
         bb_record rec;
         char what[96];
         memset(&rec, 0, sizeof rec);
         st = ctx->next(ctx->ud, &rec, err);
-        if (st == BB_NOT_FOUND) { bb_error_clear(err); return BB_OK; }
-        if (st != BB_OK) return st;
+        if (st == BB_NOT_FOUND) {
+            bb_error_clear(err);
+            st = batch_flush(s, c, call, b, n - 1, err);
+            break;
+        }
+        if (st != BB_OK) break;
+        if (rec.kind == BB_REC_POST) {
+            if (!batch_add(b, &rec.post, n)) { st = bb_fail(err, BB_INTERNAL, NULL, "out of memory"); break; }
+            if (b->n == IMPORT_BATCH && (st = batch_flush(s, c, call, b, n, err)) != BB_OK) break;
+            continue;
+        }
+        /* Keep the file's order: posts before this record go in first. */
+        if ((st = batch_flush(s, c, call, b, n - 1, err)) != BB_OK) break;
         switch (rec.kind) {
         case BB_REC_TEAM:
             snprintf(what, sizeof what, "team '%s'", rec.team.name);
@@ -185,10 +297,6 @@ static bb_status import_body(pg_store *s, pg_conn *c, const bb_call *call, int a
             snprintf(what, sizeof what, "key '%s'", rec.key.id);
             st = import_key(s, c, call, &rec.key, err);
             break;
-        case BB_REC_POST:
-            snprintf(what, sizeof what, "post '%s'", rec.post.id);
-            st = import_post(s, c, call, &rec.post, err);
-            break;
         default:
             snprintf(what, sizeof what, "record");
             st = bb_fail(err, BB_INVALID, NULL, "unknown record kind %d", (int)rec.kind);
@@ -197,9 +305,14 @@ static bb_status import_body(pg_store *s, pg_conn *c, const bb_call *call, int a
         if (st != BB_OK) {
             char msg[BB_ERROR_MSG_MAX];
             snprintf(msg, sizeof msg, "%s", err->msg);
-            return bb_fail(err, st, NULL, "record %ld (%s): %.160s; nothing imported", n, what, msg);
+            bb_fail(err, st, NULL, "record %ld (%s): %.160s; nothing imported", n, what, msg);
+            break;
         }
     }
+done:
+    batch_free(b);
+    free(b);
+    return st;
 }
 
 bb_status pg_import_all(pg_store *s, const bb_call *call, bb_record_source next, void *ud, bb_error *err)

@@ -70,6 +70,24 @@ static const migration migrations[] = {
       "  expires_ms   bigint NOT NULL,"
       "  PRIMARY KEY (team, key));"
       "CREATE INDEX idempotency_expiry ON idempotency (expires_ms);" },
+    /* Live-post counts per team, author, tag and thread, so a page's
+     * totalCount is a lookup of a few rows instead of a COUNT over every
+     * match (a tag may match 100,000 posts).  Each value has up to
+     * PG_COUNT_SHARDS rows, summed on read, so concurrent creates do not all
+     * queue on one row lock.  Backfilled from the posts already there. */
+    { 2, "post counters",
+      "CREATE TABLE post_counts ("
+      "  team  text COLLATE \"C\" NOT NULL,"
+      "  dim   smallint NOT NULL,"
+      "  value text COLLATE \"C\" NOT NULL,"
+      "  shard smallint NOT NULL,"
+      "  n     bigint NOT NULL,"
+      "  PRIMARY KEY (team, dim, value, shard));"
+      "INSERT INTO post_counts (team, dim, value, shard, n)"
+      "  SELECT team, 0, '', 0, count(*) FROM posts WHERE deleted_ms = 0 GROUP BY team"
+      "  UNION ALL SELECT team, 1, author, 0, count(*) FROM posts WHERE deleted_ms = 0 GROUP BY team, author"
+      "  UNION ALL SELECT team, 3, thread_id, 0, count(*) FROM posts WHERE deleted_ms = 0 GROUP BY team, thread_id"
+      "  UNION ALL SELECT team, 2, tag, 0, count(*) FROM post_tags GROUP BY team, tag;" },
 };
 
 #define N_MIGRATIONS ((int)(sizeof migrations / sizeof migrations[0]))
@@ -80,11 +98,21 @@ typedef struct migrate_ctx {
     void            *ud;
 } migrate_ctx;
 
-static bb_status applied_versions(pg_store *s, pg_conn *c, const bb_call *call, int64_t applied_ms[],
+static bb_status applied_versions(pg_store *s, pg_conn *c, const bb_call *call, bool create, int64_t applied_ms[],
                                   int *newest, bb_error *err)
 {
     PGresult *r = NULL;
-    bb_status st = pg_exec_simple(s, c, call,
+    bb_status st;
+    *newest = 0;
+    if (!create) {   /* --status: report, change nothing */
+        r = PQexec(c->pg, "SELECT to_regclass('schema_migrations') IS NULL");
+        if (r && PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1 && PQgetvalue(r, 0, 0)[0] == 't') {
+            PQclear(r);
+            return BB_OK;   /* a fresh database: everything is pending */
+        }
+        PQclear(r);
+    }
+    st = pg_exec_simple(s, c, call,
                                   "CREATE TABLE IF NOT EXISTS schema_migrations ("
                                   "  version    integer PRIMARY KEY,"
                                   "  name       text NOT NULL,"
@@ -152,7 +180,7 @@ static bb_status migrate_body(pg_store *s, pg_conn *c, const bb_call *call, int 
      * below or by the server if this connection dies. */
     st = pg_exec_simple(s, c, call, "SELECT pg_advisory_lock(" MIGRATE_LOCK_KEY ")", err);
     if (st != BB_OK) return st;
-    st = applied_versions(s, c, call, applied_ms, &newest, err);
+    st = applied_versions(s, c, call, ctx->apply, applied_ms, &newest, err);
     if (st == BB_OK && newest > N_MIGRATIONS)
         st = bb_fail(err, BB_INVALID, NULL,
                      "database schema is at version %d, newer than this storage_postgres supports (%d): "
@@ -178,7 +206,7 @@ static bb_status migrate_body(pg_store *s, pg_conn *c, const bb_call *call, int 
 
 bb_status pg_migrate(pg_store *s, const bb_call *call, bool apply, bb_migration_fn fn, void *ud, bb_error *err)
 {
-    static const pg_op op = { "migrate", PG_OP_NO_RETRY };
+    static const pg_op op = { "migrate", PG_OP_NO_RETRY | PG_OP_LONG };
     migrate_ctx ctx = { apply, fn, ud };
     return pg_run(s, call, &op, migrate_body, &ctx, err);
 }

@@ -67,8 +67,11 @@ PGconn *pg_connect(pg_store *s, bb_error *err)
 {
     char timeout[24], line[200];
     int64_t secs = (s->pool.cfg.connect_timeout_ms + 999) / 1000;
-    const char *keys[] = { "dbname", "connect_timeout", "fallback_application_name", "client_encoding", NULL };
-    const char *vals[] = { s->conninfo, timeout, "botboard", "UTF8", NULL };
+    /* Before the conninfo: defaults it may override (botboard writes, so with
+     * several hosts it wants the primary).  After it: what the keys set. */
+    const char *keys[] = { "target_session_attrs", "dbname", "connect_timeout", "fallback_application_name",
+                           "client_encoding", NULL };
+    const char *vals[] = { "read-write", s->conninfo, timeout, "botboard", "UTF8", NULL };
     PGconn *pg;
     pg_i64_text(secs < 1 ? 1 : secs, timeout);
     pg = PQconnectdbParams(keys, vals, 1);
@@ -146,14 +149,20 @@ static void close_list(pg_pool *p, pg_conn *c)
     }
 }
 
-static void mark_out(pg_pool *p, pg_conn *c, const bb_call *call, const char *op, int64_t t0)
+/* Who holds it, for leak reports; called with the lock held (the leak
+ * watcher reads these fields under it). */
+static void mark_out(pg_pool *p, pg_conn *c, const bb_call *call, const char *op)
 {
     c->checkout_ms = now_ms(p);
     c->op = op;
     snprintf(c->request_id, sizeof c->request_id, "%s", call && call->request_id ? call->request_id : "-");
     c->leak_reported = false;
     c->broken = c->lost = false;
-    if (p->store->m.checkout_wait) p->store->api->observe(p->store->m.checkout_wait, (double)(c->checkout_ms - t0) / 1000.0);
+}
+
+static void observe_wait(pg_pool *p, int64_t t0)
+{
+    if (p->store->m.checkout_wait) p->store->api->observe(p->store->m.checkout_wait, (double)(now_ms(p) - t0) / 1000.0);
 }
 
 pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char *op, pg_conn **out, bb_error *err)
@@ -183,6 +192,7 @@ pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char 
             }
             validate = now - c->last_used_ms >= p->cfg.idle_check_ms;
             busy_add(p, c);
+            mark_out(p, c, call, op);
             publish(p);
             pthread_mutex_unlock(&p->mu);
             if (validate) {
@@ -206,7 +216,7 @@ pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char 
                 }
                 PQclear(r);
             }
-            mark_out(p, c, call, op, t0);
+            observe_wait(p, t0);
             *out = c;
             return PG_CHECKOUT_OK;
         }
@@ -246,10 +256,11 @@ pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char 
             p->connect_failures = 0;
             p->next_connect_ms = 0;
             busy_add(p, c);
+            mark_out(p, c, call, op);
             publish(p);
             pthread_mutex_unlock(&p->mu);
             bump(p, p->store->m.opened);
-            mark_out(p, c, call, op, t0);
+            observe_wait(p, t0);
             *out = c;
             return PG_CHECKOUT_OK;
         }
@@ -295,6 +306,13 @@ void pg_pool_checkin(pg_pool *p, pg_conn *c)
     pthread_mutex_unlock(&p->mu);
     if (discard) close_conn(p, c);
     close_list(p, stale);
+}
+
+void pg_pool_exempt(pg_pool *p, pg_conn *c)
+{
+    pthread_mutex_lock(&p->mu);
+    c->leak_reported = true;
+    pthread_mutex_unlock(&p->mu);
 }
 
 void pg_pool_counts(pg_pool *p, int *in_use, int *idle, int *capacity)

@@ -60,6 +60,21 @@ static bb_status fetch_any(pg_store *s, pg_conn *c, const bb_call *call, const c
     return st;
 }
 
+bb_status pg_counts_add(pg_store *s, pg_conn *c, const bb_call *call, const char *id, int sign, bb_error *err)
+{
+    char *one = (char *)id, *ids = pg_array_encode(&one, 1), shard[8], sg[8];
+    const char *vals[3] = { ids, shard, sg };
+    PGresult *r = NULL;
+    bb_status st;
+    if (!ids) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
+    snprintf(shard, sizeof shard, "%u", s->api->random_uniform(PG_COUNT_SHARDS));
+    snprintf(sg, sizeof sg, "%d", sign);
+    st = pg_exec(s, c, call, ST_COUNTS_ADD, vals, NULL, NULL, &r, err);
+    PQclear(r);
+    free(ids);
+    return st;
+}
+
 typedef struct create_ctx {
     const bb_post        *post;
     const bb_idempotency *idem;
@@ -160,6 +175,7 @@ static bb_status create_body(pg_store *s, pg_conn *c, const bb_call *call, int a
         PQclear(r);
     }
     free(tags);
+    if (st == BB_OK) st = pg_counts_add(s, c, call, p->id, 1, err);
     if (st == BB_OK && s->notify) {
         /* token, team, id, thread, author: author last, it is the only free text. */
         char payload[PG_TOKEN_LEN + BB_TEAM_MAX + 2 * BB_ID_MAX + 8 + 4 * BB_AUTHOR_MAX];
@@ -230,7 +246,18 @@ static bb_status list_body(pg_store *s, pg_conn *c, const bb_call *call, int att
     bb_post_page_clear(ctx->out);
     pg_i64_text(q->limit, limit);
     pg_i64_text(q->offset, offset);
-    if ((st = pg_exec(s, c, call, pg_list_stmt(f, PG_LIST_COUNT), vals, NULL, NULL, &r, err)) != BB_OK) return st;
+    if (f == 0 || f == PG_F_AUTHOR || f == PG_F_TAG || f == PG_F_THREAD) {
+        /* One filter or none: the counters answer. */
+        char dim[8];
+        const char *cv[3] = { q->team, dim, f == PG_F_AUTHOR ? q->author : f == PG_F_TAG ? q->tag
+                                          : f == PG_F_THREAD ? q->thread_id : "" };
+        snprintf(dim, sizeof dim, "%d", f == PG_F_AUTHOR ? PG_DIM_AUTHOR : f == PG_F_TAG ? PG_DIM_TAG
+                                         : f == PG_F_THREAD ? PG_DIM_THREAD : PG_DIM_ALL);
+        st = pg_exec(s, c, call, ST_COUNT_GET, cv, NULL, NULL, &r, err);
+    } else {
+        st = pg_exec(s, c, call, pg_list_stmt(f, PG_LIST_COUNT), vals, NULL, NULL, &r, err);
+    }
+    if (st != BB_OK) return st;
     ctx->out->total = pg_get_i64(r, 0, 0);
     PQclear(r);
     if (ctx->out->total <= q->offset || q->limit <= 0) return BB_OK;
@@ -272,6 +299,9 @@ static bb_status delete_body(pg_store *s, pg_conn *c, const bb_call *call, int a
     bb_status st;
     (void)attempt;
     pg_i64_text(ctx->when_ms, when);
+    /* Uncount first, while the post and its tags are still live; if the post
+     * is not this team's, the NOT_FOUND below rolls this back. */
+    if ((st = pg_counts_add(s, c, call, ctx->id, -1, err)) != BB_OK) return st;
     if ((st = pg_exec(s, c, call, ST_POST_DELETE, vals, NULL, NULL, &r, err)) != BB_OK) return st;
     if (PQntuples(r) != 1) {
         PQclear(r);

@@ -66,17 +66,40 @@ static const fixed_stmt fixed[] = {
     { ST_POST_DELETE, "UPDATE posts SET deleted_ms = $3 WHERE team = $1 AND id = $2 AND deleted_ms = 0 RETURNING id", 3 },
     { ST_TAGS_DELETE, "DELETE FROM post_tags WHERE post_id = $1", 1 },
 
-    { ST_DISTINCT_AUTHOR, "SELECT author FROM posts WHERE team = $1 AND deleted_ms = 0 AND starts_with(author, $2) "
-                          "GROUP BY author ORDER BY count(*) DESC, author LIMIT $3", 3 },
-    { ST_DISTINCT_TAG, "SELECT tag FROM post_tags WHERE team = $1 AND starts_with(tag, $2) "
-                       "GROUP BY tag ORDER BY count(*) DESC, tag LIMIT $3", 3 },
+    /* distinct(): the counters know how often each author/tag is used. $4 = dim. */
+    { ST_DISTINCT_AUTHOR, "SELECT value FROM post_counts WHERE team = $1 AND dim = 1 AND starts_with(value, $2) "
+                          "GROUP BY value HAVING sum(n) > 0 ORDER BY sum(n) DESC, value LIMIT $3", 3 },
+    { ST_DISTINCT_TAG, "SELECT value FROM post_counts WHERE team = $1 AND dim = 2 AND starts_with(value, $2) "
+                       "GROUP BY value HAVING sum(n) > 0 ORDER BY sum(n) DESC, value LIMIT $3", 3 },
     { ST_IDEM_PURGE, "DELETE FROM idempotency WHERE expires_ms < $1", 1 },
 
     { ST_EXPORT_TEAMS, "SELECT name, created_ms FROM teams ORDER BY name", 0 },
     { ST_EXPORT_KEYS, "SELECT " KEY_COLUMNS " FROM api_keys ORDER BY id", 0 },
     { ST_EXPORT_POSTS, "SELECT " POST_COLUMNS " FROM posts p ORDER BY p.created_ms, p.id", 0 },
-    { ST_IMPORT_POST, "INSERT INTO posts (id, team, author, content, tags, parent_id, thread_id, created_ms, deleted_ms) "
-                      "VALUES ($1, $2, $3, $4, $5::text[], NULLIF($6, ''), $7, $8, $9)", 9 },
+    /* Live-post counters for the posts $1 (ids), added with sign $3 into
+     * shard $2.  Run after inserting (sign 1) or before deleting (sign -1).
+     * Rows are touched in (dim, value) order so concurrent writers on one
+     * shard cannot deadlock. */
+    { ST_COUNTS_ADD,
+      "INSERT INTO post_counts (team, dim, value, shard, n) "
+      "SELECT team, dim, value, $2::int, $3::int * sum(k) FROM ("
+      "  SELECT team, 0 AS dim, '' AS value, 1 AS k FROM posts WHERE id = ANY($1::text[]) AND deleted_ms = 0"
+      "  UNION ALL SELECT team, 1, author, 1 FROM posts WHERE id = ANY($1::text[]) AND deleted_ms = 0"
+      "  UNION ALL SELECT team, 3, thread_id, 1 FROM posts WHERE id = ANY($1::text[]) AND deleted_ms = 0"
+      "  UNION ALL SELECT team, 2, tag, 1 FROM post_tags WHERE post_id = ANY($1::text[])"
+      ") d GROUP BY team, dim, value ORDER BY team, dim, value "
+      "ON CONFLICT (team, dim, value, shard) DO UPDATE SET n = post_counts.n + EXCLUDED.n", 3 },
+    { ST_COUNT_GET, "SELECT coalesce(sum(n), 0) FROM post_counts WHERE team = $1 AND dim = $2 AND value = $3", 3 },
+    /* Import in batches: parallel arrays, one row per element.  $5 holds
+     * each post's tags as an array literal. */
+    { ST_IMPORT_POSTS,
+      "INSERT INTO posts (id, team, author, content, tags, parent_id, thread_id, created_ms, deleted_ms) "
+      "SELECT id, team, author, content, tags::text[], NULLIF(parent, ''), thread, created, deleted FROM "
+      "unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], "
+      "$8::bigint[], $9::bigint[]) AS u(id, team, author, content, tags, parent, thread, created, deleted)", 9 },
+    { ST_IMPORT_TAGS,
+      "INSERT INTO post_tags (post_id, tag, team, created_ms) "
+      "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::bigint[]) ON CONFLICT DO NOTHING", 4 },
 };
 
 /* List parameters, always all seven (unused ones are NULL):

@@ -14,6 +14,10 @@
 
 #include <botboard/storage.h>
 
+/* The columns sq_read_post() reads, in order (table alias p). */
+#define SQ_POST_COLS "p.id, p.team, p.author, p.content, p.parent_id, p.thread_id, p.created_ms, p.deleted_ms, " \
+                     "p.tags_packed"
+
 /* Operations, for metrics labels and per-op series. */
 typedef enum sq_op {
     SQ_OP_HEALTH, SQ_OP_MIGRATE, SQ_OP_TEAM_CREATE, SQ_OP_TEAM_GET, SQ_OP_TEAM_LIST,
@@ -32,6 +36,7 @@ typedef enum sq_stmt_id {
     SQ_IDEM_GET, SQ_IDEM_DELETE, SQ_IDEM_INSERT, SQ_IDEM_PURGE,
     SQ_COUNT_GET, SQ_DISTINCT,
     SQ_EXPORT_TEAMS, SQ_EXPORT_KEYS, SQ_EXPORT_POSTS,
+    SQ_BEGIN, SQ_BEGIN_IMMEDIATE, SQ_COMMIT,
     SQ_STMT_COUNT
 } sq_stmt_id;
 
@@ -54,7 +59,7 @@ typedef struct sq {
     const bb_host_api *api;
     bb_host           *host;
     char              *path;
-    int64_t            busy_timeout_ms, cache_bytes, pool_timeout_ms;
+    int64_t            busy_timeout_ms, cache_bytes, mmap_bytes, pool_timeout_ms;
     const char        *synchronous;
     int64_t            retry_max_attempts, retry_base_ms, retry_max_ms;
 

@@ -9,7 +9,7 @@
 
 #include "sq.h"
 
-#define POST_COLS "p.id, p.team, p.author, p.content, p.parent_id, p.thread_id, p.created_ms, p.deleted_ms"
+#define POST_COLS SQ_POST_COLS
 #define KEY_COLS  "id, team, prefix, label, hash, created_ms, revoked_ms"
 
 /* Every fixed statement, indexed by sq_stmt_id.  Parameters are always bound. */
@@ -22,8 +22,8 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
     [SQ_KEY_LIST]     = "SELECT " KEY_COLS " FROM api_keys WHERE team = ?1 ORDER BY id",
     [SQ_KEY_REVOKE]   = "UPDATE api_keys SET revoked_ms = ?2 WHERE id = ?1 AND revoked_ms = 0",
     [SQ_KEY_GET]      = "SELECT revoked_ms FROM api_keys WHERE id = ?1",
-    [SQ_POST_INSERT]  = "INSERT INTO posts(id, team, author, content, parent_id, thread_id, created_ms, deleted_ms)"
-                        " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [SQ_POST_INSERT]  = "INSERT INTO posts(id, team, author, content, parent_id, thread_id, created_ms, deleted_ms,"
+                        " tags_packed) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [SQ_TAG_INSERT]   = "INSERT INTO post_tags(post_id, position, team, tag, created_ms, live)"
                         " VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     [SQ_COUNT_BUMP]   = "INSERT INTO post_counts(team, dim, value, n) VALUES (?1, ?2, ?3, ?4)"
@@ -48,6 +48,10 @@ static const char *const stmt_sql[SQ_STMT_COUNT] = {
     [SQ_EXPORT_TEAMS] = "SELECT name, created_ms FROM teams ORDER BY name",
     [SQ_EXPORT_KEYS]  = "SELECT " KEY_COLS " FROM api_keys ORDER BY id",
     [SQ_EXPORT_POSTS] = "SELECT " POST_COLS " FROM posts p ORDER BY p.created_ms, p.id",
+    /* Transaction control, prepared once too: every call runs one. */
+    [SQ_BEGIN]           = "BEGIN",
+    [SQ_BEGIN_IMMEDIATE] = "BEGIN IMMEDIATE",
+    [SQ_COMMIT]          = "COMMIT",
 };
 
 const char *const sq_op_names[SQ_OP_COUNT] = {
@@ -97,6 +101,8 @@ bb_status sq_open_conn(sq *s, sq_conn *c, bb_error *err)
     if (exec_pragma(c, sql, err) != BB_OK) return BB_UNAVAILABLE;
     if (exec_pragma(c, "PRAGMA foreign_keys = ON", err) != BB_OK) return BB_UNAVAILABLE;
     snprintf(sql, sizeof sql, "PRAGMA cache_size = -%lld", (long long)(s->cache_bytes / 1024));
+    if (exec_pragma(c, sql, err) != BB_OK) return BB_UNAVAILABLE;
+    snprintf(sql, sizeof sql, "PRAGMA mmap_size = %lld", (long long)s->mmap_bytes);
     if (exec_pragma(c, sql, err) != BB_OK) return BB_UNAVAILABLE;
     return exec_pragma(c, "PRAGMA temp_store = MEMORY", err);
 }
@@ -212,19 +218,29 @@ static void sleep_ms(int64_t ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) { }
 }
 
+static int run_control(sq_conn *c, sq_stmt_id id, bb_error *err)
+{
+    sqlite3_stmt *st = sq_stmt(c, id, err);
+    int rc;
+    if (!st) return sqlite3_errcode(c->db) ? sqlite3_errcode(c->db) : SQLITE_ERROR;
+    rc = sqlite3_step(st);
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? SQLITE_OK : rc;
+}
+
 static bb_status one_attempt(sq *s, sq_conn *c, int mode, sq_body body, void *ctx, bb_error *err)
 {
     int rc;
     bb_status st;
     c->transient = false;
     if (mode != SQ_NO_TX) {
-        rc = sqlite3_exec(c->db, mode == SQ_WRITE ? "BEGIN IMMEDIATE" : "BEGIN", NULL, NULL, NULL);
+        rc = run_control(c, mode == SQ_WRITE ? SQ_BEGIN_IMMEDIATE : SQ_BEGIN, err);
         if (rc != SQLITE_OK) return sq_fail(c, rc, err, "begin");
     }
     st = body(s, c, ctx, err);
     if (mode == SQ_NO_TX) return st;
     if (st == BB_OK) {
-        rc = sqlite3_exec(c->db, "COMMIT", NULL, NULL, NULL);
+        rc = run_control(c, SQ_COMMIT, err);
         if (rc == SQLITE_OK) return BB_OK;
         st = sq_fail(c, rc, err, "commit");
     }
@@ -235,7 +251,7 @@ static bb_status one_attempt(sq *s, sq_conn *c, int mode, sq_body body, void *ct
 bb_status sq_run(sq *s, const bb_call *call, sq_op op, int mode, sq_body body, void *ctx, bb_error *err)
 {
     const bb_host_api *api = s->api;
-    int64_t t0 = api->now_ms(), deadline = call ? call->deadline_ms : 0;
+    int64_t deadline = call ? call->deadline_ms : 0;
     bb_status st = BB_UNAVAILABLE;
     struct timespec w0;
     clock_gettime(CLOCK_MONOTONIC, &w0);
@@ -301,7 +317,6 @@ bb_status sq_run(sq *s, const bb_call *call, sq_op op, int mode, sq_body body, v
     {
         struct timespec w1;
         clock_gettime(CLOCK_MONOTONIC, &w1);
-        (void)t0;
         api->observe(s->duration[op], (double)(w1.tv_sec - w0.tv_sec) + (double)(w1.tv_nsec - w0.tv_nsec) / 1e9);
     }
     if (st != BB_OK && s->errors) {

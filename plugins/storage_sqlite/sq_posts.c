@@ -54,13 +54,59 @@ static bb_status bump(sq_conn *c, const char *team, int dim, const char *value, 
     return step_done(c, st, err, "count");
 }
 
+/* Tags travel with the post row as "<bytes>:<tag>" repeated, so reading a
+ * page costs one row per post; post_tags stays the queryable copy.  A tag
+ * repeated within a post is kept once (it counts once). */
+static bool tag_seen_before(const bb_post *p, size_t i)
+{
+    for (size_t j = 0; j < i; j++) if (strcmp(p->tags[i], p->tags[j]) == 0) return true;
+    return false;
+}
+
+static char *pack_tags(const bb_post *p)
+{
+    size_t len = 1, at = 0;
+    char *out;
+    for (size_t i = 0; i < p->n_tags; i++) len += strlen(p->tags[i]) + 24;
+    if (!(out = malloc(len))) return NULL;
+    out[0] = '\0';
+    for (size_t i = 0; i < p->n_tags; i++)
+        if (!tag_seen_before(p, i))
+            at += (size_t)snprintf(out + at, len - at, "%zu:%s", strlen(p->tags[i]), p->tags[i]);
+    return out;
+}
+
+static bool unpack_tags(const char *in, size_t in_len, bb_post *out)
+{
+    size_t at = 0, cap = 0;
+    while (at < in_len) {
+        char *end;
+        unsigned long n = strtoul(in + at, &end, 10);
+        size_t start = (size_t)(end - in) + 1;
+        if (end == in + at || *end != ':' || n > in_len - start) return false;   /* corrupt: caller falls back */
+        if (out->n_tags == cap) {
+            size_t ncap = cap ? cap * 2 : 4;
+            char **nt = realloc(out->tags, ncap * sizeof *nt);
+            if (!nt) return false;
+            out->tags = nt;
+            cap = ncap;
+        }
+        if (!(out->tags[out->n_tags] = strndup(in + start, n))) return false;
+        out->n_tags++;
+        at = start + n;
+    }
+    return true;
+}
+
 bb_status sq_insert_post(sq_conn *c, const bb_post *p, bb_error *err)
 {
     sqlite3_stmt *st = sq_stmt(c, SQ_POST_INSERT, err);
     bool live = p->deleted_ms == 0;
+    char *packed;
     int rc;
     bb_status rs;
     if (!st) return err->code;
+    if (!(packed = pack_tags(p))) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
     sq_bind_str(st, 1, p->id);
     sq_bind_str(st, 2, p->team);
     sq_bind_str(st, 3, p->author);
@@ -69,6 +115,7 @@ bb_status sq_insert_post(sq_conn *c, const bb_post *p, bb_error *err)
     sq_bind_str(st, 6, p->thread_id[0] ? p->thread_id : p->id);
     sqlite3_bind_int64(st, 7, p->created_ms);
     sqlite3_bind_int64(st, 8, p->deleted_ms);
+    sqlite3_bind_text(st, 9, packed, -1, free);   /* SQLite frees it */
     rc = sqlite3_step(st);
     sq_done(st);
     if (rc != SQLITE_DONE) {
@@ -81,9 +128,7 @@ bb_status sq_insert_post(sq_conn *c, const bb_post *p, bb_error *err)
         return sq_fail(c, rc, err, "insert post");
     }
     for (size_t i = 0; i < p->n_tags; i++) {
-        bool dup = false;
-        for (size_t j = 0; j < i; j++) dup = dup || strcmp(p->tags[i], p->tags[j]) == 0;
-        if (dup) continue;   /* a tag counts once per post */
+        if (tag_seen_before(p, i)) continue;   /* a tag counts once per post */
         if (!(st = sq_stmt(c, SQ_TAG_INSERT, err))) return err->code;
         sq_bind_str(st, 1, p->id);
         sqlite3_bind_int64(st, 2, (sqlite3_int64)i);
@@ -116,6 +161,14 @@ bb_status sq_read_post(sq_conn *c, sqlite3_stmt *st, bb_post *out, bb_error *err
     out->created_ms = sqlite3_column_int64(st, 6);
     out->deleted_ms = sqlite3_column_int64(st, 7);
     if (oom) goto nomem;
+    if (sqlite3_column_type(st, 8) == SQLITE_TEXT) {
+        if (unpack_tags((const char *)sqlite3_column_text(st, 8), (size_t)sqlite3_column_bytes(st, 8), out))
+            return BB_OK;
+        bb_strv_free(out->tags, out->n_tags);   /* unreadable: fall back to post_tags */
+        out->tags = NULL;
+        out->n_tags = 0;
+    }
+    /* Rows written before migration 4 have no packed copy. */
     if (!(tags = sq_stmt(c, SQ_POST_TAGS, err))) { bb_post_clear(out); return err->code; }
     sq_bind_str(tags, 1, out->id);
     while ((rc = sqlite3_step(tags)) == SQLITE_ROW) {
@@ -315,7 +368,7 @@ bb_status sq_post_delete(bb_storage *self, const bb_call *call, const char *team
 /* Parameters by number: ?1 team ?2 author ?3 tag ?4 thread ?5 mentions ?6 limit ?7 offset. */
 static void build_list_sql(int f, bool count, char *buf, size_t len)
 {
-    const char *cols = "p.id, p.team, p.author, p.content, p.parent_id, p.thread_id, p.created_ms, p.deleted_ms";
+    const char *cols = SQ_POST_COLS;
     const char *dir = (f & SQ_F_ASC) ? "ASC" : "DESC";
     size_t n;
     if (f & SQ_F_TAG)

@@ -81,6 +81,9 @@ static const migration migrations[] = {
       "  PRIMARY KEY (team, key)\n"
       ") WITHOUT ROWID;\n"
       "CREATE INDEX idempotency_expiry ON idempotency(expires_ms);\n" },
+    { 4, "tags stored with the post for reading",
+      /* NULL for older rows: readers fall back to post_tags. */
+      "ALTER TABLE posts ADD COLUMN tags_packed TEXT;\n" },
 };
 #define N_MIGRATIONS (sizeof migrations / sizeof migrations[0])
 

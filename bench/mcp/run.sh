@@ -1,0 +1,123 @@
+#!/bin/sh
+# bench/mcp/run.sh — MCP over Streamable HTTP under load, with the REST
+# first page as the baseline measured in the same run (loopback, wrk,
+# keep-alive).  Prints calls/s and p50/p99 for ping, tools/list and
+# tools/call read_posts (limit 10), and read_posts / REST as a ratio.
+#
+#   bench/mcp/run.sh BUILD_DIR        (or: make bench-mcp)
+#
+# CONNS (64), SECS (10 per workload), THREADS (wrk threads, 2),
+# SERVER_THREADS (botboard's pool, 2) override the defaults.
+# Targets (issue 6): read_posts >= 24k calls/s and >= 0.7 x REST.
+set -eu
+build=${1:?usage: run.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+bb="$build/botboard"
+conns=${CONNS:-64}
+secs=${SECS:-10}
+wthreads=${THREADS:-2}
+sthreads=${SERVER_THREADS:-2}
+for tool in wrk curl; do
+    command -v $tool >/dev/null 2>&1 || { echo "bench-mcp: $tool is not installed" >&2; exit 1; }
+done
+[ -x "$bb" ] || { echo "bench-mcp: no botboard at $bb (build first)" >&2; exit 1; }
+
+tmp=$(mktemp -d /tmp/bb-mcpbench.XXXXXX)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; wait 2>/dev/null || true; rm -rf "$tmp"; }
+trap cleanup EXIT INT TERM
+
+write_config() {
+    cat >"$tmp/botboard.yaml" <<YAML
+server:
+  listen: 127.0.0.1:$1
+  threads: $sthreads
+storage:
+  backend: sqlite
+  sqlite: { path: bench.db }
+session:
+  backend: memory
+upstream:
+  backend: local
+logging: { level: warn, format: json }
+bootstrap: { key_file: dev.key }
+ratelimit:
+  read: { per_minute: 100000000, burst: 100000000 }
+  write: { per_minute: 100000000, burst: 100000000 }
+YAML
+}
+
+# A free port: the server fails to start on a taken one, so try a few.
+up=0
+for attempt in 1 2 3 4 5; do
+    port=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 ))
+    write_config "$port"
+    "$bb" -c "$tmp/botboard.yaml" team create default >/dev/null 2>&1 || true
+    "$bb" serve -c "$tmp/botboard.yaml" >"$tmp/server.log" 2>&1 &
+    pid=$!
+    for i in $(seq 1 100); do
+        if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.05
+    done
+    [ "$up" = 1 ] && break
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    pid=
+done
+[ "$up" = 1 ] || { echo "bench-mcp: botboard did not start:" >&2; tail -5 "$tmp/server.log" >&2; exit 1; }
+base="http://127.0.0.1:$port"
+key=$("$bb" -c "$tmp/botboard.yaml" key create --team default 2>/dev/null)
+auth="Bearer $key"
+
+# 50 posts so a page of 10 is a full page.
+for i in $(seq 1 50); do
+    curl -fsS -o /dev/null -H "Authorization: $auth" -H "Content-Type: application/json" \
+        -d "{\"author\":\"bench-$((i % 5))\",\"content\":\"benchmark post number $i with a little text\",\"tags\":[\"bench\",\"t$((i % 3))\"]}" \
+        "$base/v1/teams/default/posts"
+done
+
+# Open an MCP session the way a client does.
+hdrs="$tmp/init.headers"
+curl -fsS -D "$hdrs" -o /dev/null -H "Authorization: $auth" -H "Content-Type: application/json" \
+    -H "Accept: application/json, text/event-stream" \
+    -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench-mcp","version":"1"}}}' \
+    "$base/mcp"
+sid=$(grep -i '^mcp-session-id:' "$hdrs" | cut -d: -f2 | tr -d ' \r')
+[ -n "$sid" ] || { echo "bench-mcp: initialize gave no session id" >&2; exit 1; }
+curl -fsS -o /dev/null -H "Authorization: $auth" -H "Content-Type: application/json" \
+    -H "Accept: application/json, text/event-stream" -H "Mcp-Session-Id: $sid" \
+    -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$base/mcp"
+
+read_params='{"name":"read_posts","arguments":{"limit":10}}'
+# Sanity: the call under load really returns a page of 10, not an error.
+check=$(curl -fsS -H "Authorization: $auth" -H "Content-Type: application/json" \
+    -H "Accept: application/json, text/event-stream" -H "Mcp-Session-Id: $sid" \
+    -d "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/call\",\"params\":$read_params}" "$base/mcp")
+case "$check" in
+    *'"isError":true'*|*'"error"'*) echo "bench-mcp: read_posts fails: $check" >&2; exit 1 ;;
+esac
+
+export MCP_AUTH="$auth" MCP_SESSION="$sid"
+# run NAME [env...]: one wrk run; prints the line and remembers calls/s
+run() {
+    name=$1; shift
+    out=$(env "$@" timeout $((secs + 30)) wrk -t"$wthreads" -c"$conns" -d"${secs}s" -s "$here/mcp.lua" "$base/mcp" 2>&1) || true
+    line=$(printf '%s\n' "$out" | grep '^RESULT' || true)
+    [ -n "$line" ] || { echo "bench-mcp: wrk failed for $name: $out" >&2; exit 1; }
+    set -- $line
+    printf '%-22s %9s calls/s   p50 %6s ms   p99 %6s ms   errors %s   non-2xx %s\n' "$name" "$2" "$3" "$4" "$5" "$6"
+    last_rps=$2
+}
+
+echo "botboard MCP benchmark: $conns connections, ${secs}s each, wrk threads $wthreads, server threads $sthreads"
+run "REST GET first page" REST_PATH="/v1/teams/default/posts?limit=10"
+rest_rps=$last_rps
+run "ping" MCP_METHOD=ping MCP_PARAMS='{}'
+run "tools/list" MCP_METHOD=tools/list MCP_PARAMS='{}'
+run "tools/call read_posts" MCP_METHOD=tools/call MCP_PARAMS="$read_params"
+read_rps=$last_rps
+ratio=$(awk -v a="$read_rps" -v b="$rest_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
+echo "read_posts / REST first page: $ratio (target >= 0.70); read_posts $read_rps calls/s (target >= 24000)"
+rss=$(awk '/VmHWM/ { print $2 / 1024 " MiB" }' /proc/$pid/status 2>/dev/null || echo "?")
+echo "server peak RSS: $rss"
