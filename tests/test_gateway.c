@@ -694,6 +694,31 @@ Test(gateway, cache_is_bounded, .timeout = 30)
     gw_stop(&g);
 }
 
+Test(gateway, cache_is_bounded_in_bytes, .timeout = 30)
+{
+    gw g;
+    bb_post_page pg;
+    bb_read_meta meta;
+    bb_error err;
+    char extra[256];
+    /* Room for two pages, not three. */
+    snprintf(extra, sizeof extra, "    retry:\n      max_attempts: 1\n    breaker:\n      failure_threshold: 100\n"
+             "    fallback_cache:\n      max_bytes: %zu\n", 2 * strlen(PAGE_BODY) + 10);
+    gw_start(&g, extra);
+    proxy_rule(&g.px, "mode=status&status=200", PAGE_BODY);
+    for (int64_t off = 0; off < 3; off++) {
+        cr_assert_eq(list(&g, off, &pg, &meta, &err), BB_OK);
+        bb_post_page_clear(&pg);
+    }
+    proxy_rule(&g.px, "mode=status&status=503", NULL);
+    cr_expect_eq(list(&g, 0, &pg, &meta, &err), BB_UNAVAILABLE, "the oldest page must have been evicted");
+    for (int64_t off = 1; off < 3; off++) {
+        cr_expect_eq(list(&g, off, &pg, &meta, &err), BB_OK, "offset %lld", (long long)off);
+        bb_post_page_clear(&pg);
+    }
+    gw_stop(&g);
+}
+
 /* ---- single flight --------------------------------------------------------- */
 
 typedef struct sf_arg {

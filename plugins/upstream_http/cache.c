@@ -1,8 +1,8 @@
 /*
  * plugins/upstream_http/cache.c — the fallback cache: the most recent
  * successful answer of each read (keyed by team + the full request path and
- * query), at most fallback_cache.max_entries of them (least recently stored
- * evicted first), each usable for ttl_s.
+ * query), at most fallback_cache.max_entries of them and max_bytes in all
+ * (least recently stored evicted first), each usable for ttl_s.
  *
  * Its job is to answer stale when the upstream is down.  With
  * fallback_cache.fresh_ms > 0 it also answers fresh reads younger than that
@@ -85,6 +85,7 @@ static void remove_entry(uh_cache *c, uh_cache_entry *e)
     if (*pp) *pp = e->next_in_bucket;
     lru_unlink(c, e);
     c->n_entries--;
+    c->n_bytes -= e->len;
     entry_free(e);
 }
 
@@ -110,13 +111,14 @@ void uh_cache_put(uh_inst *u, const char *key, const char *body, size_t len)
     const char *sep = strchr(key, '\x1f');
     uh_cache_entry *e;
     char *copy;
-    if (u->cfg.cache_max_entries <= 0 || !sep) return;
+    if (u->cfg.cache_max_entries <= 0 || !sep || (int64_t)len > u->cfg.cache_max_bytes) return;
     copy = dup_n(body, len);
     if (!copy) return;
     pthread_mutex_lock(&c->lock);
     e = find(c, key, h);
     if (e) {
         free(e->body);
+        c->n_bytes -= e->len;
         lru_unlink(c, e);
     } else {
         e = calloc(1, sizeof *e);
@@ -133,10 +135,13 @@ void uh_cache_put(uh_inst *u, const char *key, const char *body, size_t len)
     }
     e->body = copy;
     e->len = len;
+    c->n_bytes += len;
     e->stored_ms = u->api->now_ms();
     e->fresh_ok = true;
     lru_push_front(c, e);
-    while (c->n_entries > (size_t)u->cfg.cache_max_entries && c->lru_tail) remove_entry(c, c->lru_tail);
+    while ((c->n_entries > (size_t)u->cfg.cache_max_entries || c->n_bytes > (size_t)u->cfg.cache_max_bytes) &&
+           c->lru_tail && c->lru_tail != e)
+        remove_entry(c, c->lru_tail);
     pthread_mutex_unlock(&c->lock);
     u->api->add(u->m.cache_store, 1);
 }

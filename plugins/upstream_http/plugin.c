@@ -57,6 +57,8 @@ static const bb_config_key keys[] = {
       "Probe attempts allowed at once while half open" },
     { "fallback_cache.max_entries", BB_CFG_INT, "1000", 0, 1000000, NULL, 0,
       "Recent successful reads kept to answer (stale-marked) while the upstream is down; 0 disables" },
+    { "fallback_cache.max_bytes", BB_CFG_SIZE, "64MiB", 0, 17179869184LL, NULL, 0,
+      "Total size of the cached answers; the least recently stored go first" },
     { "fallback_cache.ttl_s", BB_CFG_INT, "300", 1, 604800, NULL, 0,
       "Oldest cached read that may still be served stale" },
     { "fallback_cache.fresh_ms", BB_CFG_INT, "0", 0, 600000, NULL, 0,
@@ -101,6 +103,7 @@ static bb_status read_config(uh_inst *u, const bb_cfg *node, bb_error *err)
         a->cfg_int(node, K("breaker.open_ms"), &c->open_ms, err) == BB_OK &&
         a->cfg_int(node, K("breaker.half_open_max_calls"), &c->half_open_max_calls, err) == BB_OK &&
         a->cfg_int(node, K("fallback_cache.max_entries"), &c->cache_max_entries, err) == BB_OK &&
+        a->cfg_int(node, K("fallback_cache.max_bytes"), &c->cache_max_bytes, err) == BB_OK &&
         a->cfg_int(node, K("fallback_cache.ttl_s"), &c->cache_ttl_s, err) == BB_OK &&
         a->cfg_int(node, K("fallback_cache.fresh_ms"), &c->cache_fresh_ms, err) == BB_OK &&
         a->cfg_bool(node, K("single_flight"), &c->single_flight, err) == BB_OK &&

@@ -59,7 +59,7 @@ typedef struct uh_config {
     int64_t     max_attempts, base_ms, max_ms, max_retry_after_ms;
     int64_t     failure_threshold, window_ms, min_calls, open_ms, half_open_max_calls;
     double      failure_rate;
-    int64_t     cache_max_entries, cache_ttl_s, cache_fresh_ms;
+    int64_t     cache_max_entries, cache_max_bytes, cache_ttl_s, cache_fresh_ms;
     bool        single_flight;
     int64_t     pool_size;         /* idle curl handles kept */
     int64_t     scan_limit;        /* posts scanned for distinct() and mentions_of */
@@ -157,7 +157,7 @@ typedef struct uh_cache_entry uh_cache_entry;
 typedef struct uh_cache {
     pthread_mutex_t  lock;
     uh_cache_entry **buckets;
-    size_t           n_buckets, n_entries;
+    size_t           n_buckets, n_entries, n_bytes;   /* n_bytes: cached bodies */
     uh_cache_entry  *lru_head, *lru_tail;   /* head = most recently stored */
 } uh_cache;
 
