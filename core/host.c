@@ -4,6 +4,7 @@
  */
 #include "host.h"
 
+#include <pthread.h>
 #include <sodium.h>
 #include <stdarg.h>
 #include <string.h>
@@ -27,14 +28,34 @@ int64_t bb_wall_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Monotonic within the process (the ULID spec's monotonic mode): ids made in
+ * one millisecond increase, so posts created in the same millisecond still
+ * sort in creation order ("newest first, ties by id" keeps a reply after
+ * its parent). */
+static pthread_mutex_t ulid_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint64_t ulid_last_ms;
+static uint8_t  ulid_last_rand[10];
+
 void bb_new_ulid(char *out, size_t out_len)
 {
     static const char alphabet[] = "0123456789ABCDEFGHJKMNPQRSTVWXYZ";
     uint8_t bytes[16];
     uint64_t ms = (uint64_t)bb_wall_ms();
     if (out_len < 27) { if (out_len) out[0] = '\0'; return; }
+    pthread_mutex_lock(&ulid_lock);
+    if (ms <= ulid_last_ms) {
+        int i = 9;
+        ms = ulid_last_ms;   /* the clock stepped back or stood still: count on */
+        while (i >= 0 && ++ulid_last_rand[i] == 0) i--;
+        if (i < 0) { ms = ++ulid_last_ms; randombytes_buf(ulid_last_rand, sizeof ulid_last_rand); }
+    } else {
+        ulid_last_ms = ms;
+        randombytes_buf(ulid_last_rand, sizeof ulid_last_rand);
+        ulid_last_rand[0] &= 0x7f;   /* headroom so increments rarely carry into the time */
+    }
+    memcpy(bytes + 6, ulid_last_rand, 10);
+    pthread_mutex_unlock(&ulid_lock);
     for (int i = 5; i >= 0; i--) { bytes[i] = (uint8_t)(ms & 0xff); ms >>= 8; }
-    randombytes_buf(bytes + 6, 10);
     /* 128 bits → 26 base32 digits, most significant first (first digit holds 3 bits). */
     for (int i = 0; i < 26; i++) {
         int bit = i == 0 ? 0 : 3 + (i - 1) * 5;   /* index of the digit's first bit */

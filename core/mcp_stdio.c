@@ -31,6 +31,7 @@ typedef struct stdio_state {
     size_t          n_subs;
     char            team[BB_TEAM_MAX];
     bool            out_broken;
+    unsigned long long lines;    /* numbers the request ids of the log */
 } stdio_state;
 
 static void write_line(stdio_state *st, json_t *msg)
@@ -104,8 +105,7 @@ static void serve_line(stdio_state *st, bb_mcp_ctx *ctx, bool *initialized_sessi
     json_t *body = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *out = NULL;
     bool reject;
     char rid[32];
-    static unsigned long long seq;
-    snprintf(rid, sizeof rid, "stdio-%llu", ++seq);
+    snprintf(rid, sizeof rid, "stdio-%llu", ++st->lines);
     ctx->call.request_id = rid;
     ctx->call.deadline_ms = bb_now_ms() + bb_settings_now(ctx->srv)->request_timeout_ms;
     bb_log_set_request(rid, NULL);

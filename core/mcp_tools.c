@@ -12,6 +12,7 @@
 
 #include <inttypes.h>
 #include <math.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -192,6 +193,29 @@ static json_t *tool_json(const tool_def *t, bb_mcp_version v)
     return o;
 }
 
+/* The definitions never change, so each version's list is built once (a
+ * hot path: clients list tools often) and copied per call; copies keep
+ * callers free to change what they get. */
+static json_t        *built[BB_MCP_LATEST + 1];
+static pthread_once_t built_once = PTHREAD_ONCE_INIT;
+
+static void build_lists(void)
+{
+    for (int v = BB_MCP_2025_03_26; v <= BB_MCP_LATEST; v++) {
+        json_t *a = json_array();
+        for (size_t i = 0; a && i < N_TOOLS; i++)
+            if (json_array_append_new(a, tool_json(&tools[i], (bb_mcp_version)v)) != 0) { json_decref(a); a = NULL; }
+        built[v] = a;   /* NULL on out of memory: built per call instead */
+    }
+}
+
+static json_t *tool_entry(size_t i, bb_mcp_version v)
+{
+    pthread_once(&built_once, build_lists);
+    if (v >= BB_MCP_2025_03_26 && v <= BB_MCP_LATEST && built[v]) return json_deep_copy(json_array_get(built[v], i));
+    return tool_json(&tools[i], v);
+}
+
 json_t *bb_mcp_tools_list(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err)
 {
     size_t start, page = bb_mcp_page_size(ctx), end;
@@ -200,7 +224,7 @@ json_t *bb_mcp_tools_list(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err)
     end = start + page < N_TOOLS ? start + page : N_TOOLS;
     list = json_array();
     for (size_t i = start; list && i < end; i++)
-        if (json_array_append_new(list, tool_json(&tools[i], ctx->version)) != 0) { json_decref(list); list = NULL; }
+        if (json_array_append_new(list, tool_entry(i, ctx->version)) != 0) { json_decref(list); list = NULL; }
     if (!list || !(res = json_pack("{s:o}", "tools", list)))
         return bb_mcp_fail(err, BB_RPC_INTERNAL, "out of memory");
     bb_mcp_cursor_next(res, end, N_TOOLS);

@@ -25,6 +25,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "reply.h"
+#include "sessions.h"
 
 #define SHARDS          32
 #define SHARD_SLOTS     1024          /* open-addressing slots per shard */
@@ -170,18 +171,19 @@ static bool take_shared(bb_ratelimit *rl, const bb_call *call, const bb_settings
                         bb_rate_class cls, bb_rate_result *out)
 {
     static const char *const names[BB_RATE_N] = { "read", "write", "delete" };
-    bb_session_store *inst = NULL;
-    const bb_session_ops *ops = bb_app_session(rl->srv->app, &inst);
     const bb_rate_class_cfg *cfg = &set->rate[cls];
     bb_counter_result r;
     bb_error err;
     char key[IDENTITY_MAX + 16];
     int64_t wait_ms;
-    if (!ops || !ops->hit || !inst) return false;
+    if (!rl->srv->sessions) return false;
     bb_error_clear(&err);
     snprintf(key, sizeof key, "rl:%s:%s", names[cls], identity);
-    if (ops->hit(inst, call, key, (uint32_t)(cfg->per_minute > UINT32_MAX ? UINT32_MAX : cfg->per_minute), WINDOW_MS,
-                 &r, &err) != BB_OK) {
+    /* through the sessions module, which hashes the counter name: the shared
+     * store never holds an API key id in the clear */
+    if (bb_sessions_hit(rl->srv->sessions, call, key,
+                        (uint32_t)(cfg->per_minute > UINT32_MAX ? UINT32_MAX : cfg->per_minute), WINDOW_MS, &r,
+                        &err) != BB_OK) {
         bb_warn("ratelimit", "shared counter unavailable (%s); limiting in process", err.msg);
         return false;
     }

@@ -2,8 +2,8 @@
  * core/sessions.c — MCP sessions over the session plugin (contract in
  * sessions.h; cryptography in session_seal.c).
  *
- * Record: compact JSON of bb_session (without the id) sealed under the
- * first key of the keyring.  The backend's expiry is set to the session's
+ * Record: the binary layout of session_record.h, sealed under the first
+ * key of the keyring.  The backend's expiry is set to the session's
  * expiry; the sealed created/last-active times are checked again on load
  * (with the current ttl/idle settings), so a record the backend kept too
  * long, or whose expiry was moved by someone with write access to the
@@ -23,7 +23,6 @@
  */
 #include "sessions.h"
 
-#include <jansson.h>
 #include <pthread.h>
 #include <sodium.h>
 #include <stdatomic.h>
@@ -36,9 +35,9 @@
 #include "host.h"
 #include "log.h"
 #include "metrics.h"
+#include "session_record.h"
 #include "session_seal.h"
 
-#define RECORD_VERSION   1
 #define MAX_RETIRED      32
 #define COUNT_BUDGET_MS  5000      /* bound on one count() call */
 #define SRC              "sessions"
@@ -249,90 +248,21 @@ static int64_t expiry_of(const bb_sessions *s, int64_t created_ms, int64_t last_
     return by_ttl < by_idle ? by_ttl : by_idle;
 }
 
-static char *record_encode(const bb_session *in)
-{
-    json_t *subs = json_array(), *o;
-    char *text;
-    if (!subs) return NULL;
-    for (size_t i = 0; i < in->n_subs; i++) {
-        if (json_array_append_new(subs, json_string(in->subs[i])) != 0) {
-            json_decref(subs);
-            return NULL;
-        }
-    }
-    /* json_pack steals subs (also when it fails). */
-    o = json_pack("{s:i, s:s, s:s, s:s, s:s, s:s, s:s, s:b, s:s, s:o, s:I, s:I, s:I, s:I}",
-                  "v", RECORD_VERSION, "t", in->team, "k", in->key_id, "a", in->agent, "p", in->protocol,
-                  "cn", in->client_name, "cv", in->client_version, "i", in->initialized, "l", in->log_level,
-                  "s", subs, "e", (json_int_t)in->last_event_id, "c", (json_int_t)in->created_ms,
-                  "u", (json_int_t)in->last_active_ms, "x", (json_int_t)in->expires_ms);
-    if (!o) return NULL;
-    text = json_dumps(o, JSON_COMPACT);
-    json_decref(o);
-    return text;
-}
-
-static bool copy_field(char *dst, size_t cap, json_t *v)
-{
-    const char *s = json_string_value(v);
-    if (!s || strlen(s) >= cap) return false;
-    memcpy(dst, s, strlen(s) + 1);
-    return true;
-}
-
-/* Fill *out (id untouched) from the JSON text; false when malformed. */
-static bool record_decode(const char *text, size_t len, bb_session *out)
-{
-    json_error_t jerr;
-    json_t *o = json_loadb(text, len, 0, &jerr), *subs, *v;
-    json_int_t ver = 0, ev = 0, c = 0, u = 0, x = 0;
-    int initialized = 0;
-    bool ok;
-    size_t i;
-    if (!o) return false;
-    ok = json_unpack(o, "{s:I, s:I, s:I, s:I, s:I, s:b, s:o}", "v", &ver, "e", &ev, "c", &c, "u", &u, "x", &x,
-                     "i", &initialized, "s", &subs) == 0 &&
-         ver == RECORD_VERSION && json_is_array(subs) && json_array_size(subs) <= BB_SESSION_SUBS_MAX &&
-         copy_field(out->team, sizeof out->team, json_object_get(o, "t")) &&
-         copy_field(out->key_id, sizeof out->key_id, json_object_get(o, "k")) &&
-         copy_field(out->agent, sizeof out->agent, json_object_get(o, "a")) &&
-         copy_field(out->protocol, sizeof out->protocol, json_object_get(o, "p")) &&
-         copy_field(out->client_name, sizeof out->client_name, json_object_get(o, "cn")) &&
-         copy_field(out->client_version, sizeof out->client_version, json_object_get(o, "cv")) &&
-         copy_field(out->log_level, sizeof out->log_level, json_object_get(o, "l"));
-    if (ok) {
-        out->initialized = initialized != 0;
-        out->last_event_id = (uint64_t)ev;
-        out->created_ms = c;
-        out->last_active_ms = u;
-        out->expires_ms = x;
-        json_array_foreach(subs, i, v) {
-            if (!json_is_string(v) || !bb_session_subscribe(out, json_string_value(v))) { ok = false; break; }
-        }
-    }
-    json_decref(o);
-    if (!ok) bb_session_clear(out);
-    return ok;
-}
-
 /* Seal *in under the ring's first key and put it under that key's hash. */
 static bb_status store(bb_sessions *s, const bb_call *call, const bb_keyring *kr, const bb_session *in,
                        bb_error *err)
 {
-    uint8_t hash[BB_SESSION_HASH_LEN], *sealed = NULL;
-    size_t sealed_len = 0;
-    char *plain = record_encode(in);
+    uint8_t hash[BB_SESSION_HASH_LEN], *sealed = NULL, *plain;
+    size_t sealed_len = 0, plain_len = 0;
     int64_t t0;
     bb_status st;
-    if (!plain) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
+    bool sealed_ok;
+    if (!(plain = bb_session_record_encode(in, &plain_len))) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
     bb_seal_id_hash(&kr->keys[0], in->id, hash);
-    if (!bb_seal(&kr->keys[0], hash, plain, strlen(plain), &sealed, &sealed_len)) {
-        sodium_memzero(plain, strlen(plain));
-        free(plain);
-        return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
-    }
-    sodium_memzero(plain, strlen(plain));
+    sealed_ok = bb_seal(&kr->keys[0], hash, plain, plain_len, &sealed, &sealed_len);
+    sodium_memzero(plain, plain_len);
     free(plain);
+    if (!sealed_ok) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
     t0 = bb_now_ms();
     st = account(s, OP_PUT, t0, s->ops->put(s->inst, call, hash, sealed, sealed_len, in->expires_ms, err));
     free(sealed);
@@ -400,8 +330,9 @@ bb_status bb_session_load(bb_sessions *s, const bb_call *call, const char *id, b
                     "treated as absent");
         goto miss;
     }
-    if (!record_decode(plain, plain_len, out)) {
-        bb_warn(SRC, "session record opened but is not a version %d record: treated as absent", RECORD_VERSION);
+    if (!bb_session_record_decode((const uint8_t *)plain, plain_len, out)) {
+        bb_warn(SRC, "session record opened but is not a version %d record: treated as absent",
+                BB_SESSION_RECORD_VERSION);
         sodium_memzero(plain, plain_len);
         free(plain);
         bb_series_add(s->unreadable, 1);

@@ -343,6 +343,16 @@ Test(surface, tools_list_under_2025_03_26_has_no_title_or_output_schema, .fini =
         cr_expect_not_null(json_object_get(t, "inputSchema"));
     }
     json_decref(resp);
+    /* nor on resources, templates and prompts */
+    for (const char *const *m = (const char *const[]){ "resources/list", "resources", "resources/templates/list",
+                                                        "resourceTemplates", "prompts/list", "prompts", NULL }; *m; m += 2) {
+        json_t *x;
+        resp = rpc(m[0], NULL);
+        cr_assert_gt(json_array_size(json_object_get(result_of(resp, m[0]), m[1])), 0);
+        json_array_foreach(json_object_get(json_object_get(resp, "result"), m[1]), i, x)
+            cr_expect_null(json_object_get(x, "title"), "%s: title under 2025-03-26", m[0]);
+        json_decref(resp);
+    }
 }
 
 Test(surface, list_pagination_with_opaque_cursors, .fini = teardown, .timeout = 30)

@@ -238,3 +238,21 @@ Test(pg_pool, long_held_connection_reported, .timeout = 60)
     PQfinish(side);
     pgfx_close(&f);
 }
+
+Test(pg_pool, late_call_fails_fast_and_keeps_connections, .timeout = 60)
+{
+    pgfx f;
+    bb_team t;
+    bb_error err;
+    bb_call call = { "t-late", NULL, 0 };
+    double closed;
+    pgfx_start_pg(&f);
+    pgfx_open(&f, NULL, NULL);
+    cr_expect_eq(f.ops->team_get(f.st, &call, "x", &t, &err), BB_NOT_FOUND, "%s", err.msg);
+    closed = pgfx_metric("botboard_storage_pg_connections_closed_total");
+    call.deadline_ms = pgfx_now_ms() - 1;   /* already late */
+    cr_expect_eq(f.ops->team_get(f.st, &call, "x", &t, &err), BB_TIMEOUT, "%s", err.msg);
+    cr_expect_eq(pgfx_metric("botboard_storage_pg_connections_closed_total"), closed, "no good connection dropped");
+    cr_expect_eq(pgfx_metric("botboard_storage_pg_pool_idle"), 1);
+    pgfx_close(&f);
+}

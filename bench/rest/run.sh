@@ -10,13 +10,13 @@
 # two minutes.  Targets (issue 4): reads >= 50% of nginx, creates >=
 # 5,000/s, p99 < 10 ms for reads at 64 connections.
 #   BENCH_SECS (default 8)   seconds per wrk run
-#   BENCH_THREADS (default 2) server.threads
+#   BENCH_THREADS (default 4) server.threads (poll mode; 2 stalled some of 1,000 connections past 5 s on a loaded machine)
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$(pwd)}
 bin="$build/botboard"
 secs=${BENCH_SECS:-8}
-threads=${BENCH_THREADS:-2}
+threads=${BENCH_THREADS:-4}
 posts=10000
 for tool in wrk nginx; do
     command -v $tool >/dev/null 2>&1 || [ -x /usr/sbin/$tool ] || { echo "bench-rest: $tool is not installed (apt-get install $tool)"; exit 2; }

@@ -370,7 +370,7 @@ static size_t reap_shard(bb_session_store *m, shard *sh)
         }
         e = prev;
     }
-    counters_sweep(m, sh, now);
+    if (sh->n_counters) counters_sweep(m, sh, now);
     pthread_mutex_unlock(&sh->lock);
     return n;
 }

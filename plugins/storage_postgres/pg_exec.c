@@ -256,7 +256,7 @@ static bb_status attempt_loop(pg_store *s, const bb_call *call, const pg_op *op,
         bb_error_clear(err);
         switch (pg_pool_checkout(&s->pool, call, op->name, &c, err)) {
         case PG_CHECKOUT_EXHAUSTED:
-            count_error(s, "pool_timeout");
+            count_error(s, err->code == BB_TIMEOUT ? "deadline" : "pool_timeout");
             return err->code ? err->code : BB_UNAVAILABLE;
         case PG_CHECKOUT_CONNECT_FAILED:
             st = BB_UNAVAILABLE;

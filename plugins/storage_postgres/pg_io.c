@@ -67,7 +67,7 @@ static bb_status stream(pg_store *s, pg_conn *c, pg_stmt_id id, row_fn fn, expor
     bb_status st = BB_OK;
     PGresult *r;
     if (!PQsendQueryParams(c->pg, s->stmts[id].sql, 0, NULL, NULL, NULL, NULL, 0) || !PQsetSingleRowMode(c->pg)) {
-        c->broken = c->lost = PQstatus(c->pg) != CONNECTION_OK;
+        c->lost = PQstatus(c->pg) != CONNECTION_OK;
         c->broken = true;
         return bb_fail(err, BB_UNAVAILABLE, NULL, "export query failed: %s", PQerrorMessage(c->pg));
     }

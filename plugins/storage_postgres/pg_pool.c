@@ -178,6 +178,13 @@ pg_checkout_result pg_pool_checkout(pg_pool *p, const bb_call *call, const char 
             bb_fail(err, BB_UNAVAILABLE, NULL, "storage is shutting down");
             return PG_CHECKOUT_EXHAUSTED;
         }
+        if (call && call->deadline_ms && now >= call->deadline_ms) {
+            /* Never start (or validate a connection for) a call already late:
+             * its statements would be cancelled and good connections dropped. */
+            pthread_mutex_unlock(&p->mu);
+            bb_fail(err, BB_TIMEOUT, NULL, "the call's deadline passed before a database connection was free");
+            return PG_CHECKOUT_EXHAUSTED;
+        }
         if (p->idle) {
             pg_conn *c = p->idle;
             bool validate;

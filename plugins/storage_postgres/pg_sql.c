@@ -30,7 +30,11 @@ typedef struct fixed_stmt {
 } fixed_stmt;
 
 static const fixed_stmt fixed[] = {
-    { ST_SESSION_SETUP, "SELECT set_config('statement_timeout', $1, false), pg_backend_pid()", 1 },
+    /* Every statement here is a short OLTP lookup: a parallel plan only adds
+     * worker start-up (measured: 88 ms instead of 0.3 ms for a tag page once
+     * the prepared statement switched to its generic plan). */
+    { ST_SESSION_SETUP, "SELECT set_config('statement_timeout', $1, false), pg_backend_pid(), "
+                        "set_config('max_parallel_workers_per_gather', '0', false)", 1 },
     { ST_PING, "SELECT 1", 0 },
 
     { ST_TEAM_INSERT, "INSERT INTO teams (name, created_ms) VALUES ($1, $2)", 2 },
@@ -117,6 +121,9 @@ static const Oid list_types[7] = { TEXTOID, TEXTOID, TEXTOID, TEXTOID, TEXTOID, 
                    "WHERE par.id = p.parent_id AND par.team = $1 AND par.author = $5 AND par.deleted_ms = 0))"
 #define ORDER_DESC " ORDER BY p.created_ms DESC, p.id DESC LIMIT $6 OFFSET $7"
 #define ORDER_ASC  " ORDER BY p.created_ms, p.id LIMIT $6 OFFSET $7"
+/* Same order, named on post_tags so its (team, tag, time) index provides it. */
+#define ORDER_TAG_DESC " ORDER BY t.created_ms DESC, t.post_id DESC LIMIT $6 OFFSET $7"
+#define ORDER_TAG_ASC  " ORDER BY t.created_ms, t.post_id LIMIT $6 OFFSET $7"
 
 pg_stmt_id pg_list_stmt(unsigned filters, int variant)
 {
@@ -132,7 +139,9 @@ static char *compose_list(unsigned f, int variant)
                      (f & PG_F_AUTHOR) ? W_AUTHOR : "",
                      (f & PG_F_THREAD) ? W_THREAD : "",
                      (f & PG_F_MENTIONS) ? W_MENTIONS : "",
-                     variant == PG_LIST_COUNT ? "" : variant == PG_LIST_ASC ? ORDER_ASC : ORDER_DESC);
+                     variant == PG_LIST_COUNT ? ""
+                     : (f & PG_F_TAG) ? (variant == PG_LIST_ASC ? ORDER_TAG_ASC : ORDER_TAG_DESC)
+                     : variant == PG_LIST_ASC ? ORDER_ASC : ORDER_DESC);
     if (n < 0 || (size_t)n >= sizeof buf) return NULL;
     return strdup(buf);
 }
