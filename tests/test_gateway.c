@@ -213,7 +213,7 @@ Test(gateway, retries_count_and_spacing_within_bounds, .timeout = 30)
     bb_post_page pg;
     bb_error err;
     json_t *st, *log;
-    gw_start(&g, "    retry:\n      max_attempts: 4\n      base_ms: 100\n      max_ms: 150\n"
+    gw_start(&g, "    retry:\n      max_attempts: 4\n      base_ms: 300\n      max_ms: 450\n"
                  "    breaker:\n      failure_threshold: 100\n");
     /* One 503, then the proxy passes to origin "none": 502s.  All are
      * retryable, so exactly max_attempts requests go out. */
@@ -225,8 +225,10 @@ Test(gateway, retries_count_and_spacing_within_bounds, .timeout = 30)
     for (size_t i = 1; i < json_array_size(log); i++) {
         int64_t gap = json_integer_value(json_object_get(json_array_get(log, i), "t_ms")) -
                       json_integer_value(json_object_get(json_array_get(log, i - 1), "t_ms"));
-        int64_t cap = i == 1 ? 100 : 150;   /* min(max_ms, base_ms * 2^(i-1)) */
-        cr_expect(gap >= 0 && gap <= cap + 80, "gap %zu = %lld ms, cap %lld", i, (long long)gap, (long long)cap);
+        int64_t cap = i == 1 ? 300 : 450;   /* min(max_ms, base_ms * 2^(i-1)) */
+        /* gap = one attempt's round trip + the backoff; the slack covers the
+         * round trip on a loaded machine (sanitizer builds included). */
+        cr_expect(gap >= 0 && gap <= cap + 200, "gap %zu = %lld ms, cap %lld", i, (long long)gap, (long long)cap);
     }
     json_decref(st);
     cr_expect_eq(metric(&g, "upstream_retries_total", "operation=\"list_posts\""), 3);
@@ -448,7 +450,7 @@ Test(gateway, breaker_opens_fails_fast_probes_and_closes, .timeout = 60)
         cr_expect_not_null(strstr(err.msg, "circuit breaker open"), "%s", err.msg);
         cr_expect_geq(err.retry_after_s, 1);
     }
-    cr_expect_lt(gw_now_ms() - t0, 200, "open breaker must not wait");
+    cr_expect_lt(gw_now_ms() - t0, 500, "open breaker must not wait");
     cr_expect_eq(proxy_requests(&g.px), 3, "no request while open");
     cr_expect_eq(metric(&g, "upstream_requests_total", "operation=\"list_posts\",outcome=\"short_circuit\""), 20);
     {
@@ -536,7 +538,7 @@ Test(gateway, hanging_upstream_never_holds_a_call_past_its_deadline, .timeout = 
     t0 = gw_now_ms();
     cr_expect_neq(list(&g, 0, &pg, NULL, &err), BB_OK);
     took = gw_now_ms() - t0;
-    cr_expect(took >= 550 && took <= 900, "call_deadline_ms 700, call took %lld ms", (long long)took);
+    cr_expect(took >= 550 && took <= 950, "call_deadline_ms 700, call took %lld ms", (long long)took);
     cr_expect(err.code == BB_TIMEOUT || err.code == BB_UNAVAILABLE, "%s", bb_status_name(err.code));
 
     /* The caller's own deadline is shorter still: it wins. */
@@ -553,7 +555,7 @@ Test(gateway, hanging_upstream_never_holds_a_call_past_its_deadline, .timeout = 
     t0 = gw_now_ms();
     cr_expect_neq(create(&g, NULL, &p, &err), BB_OK);
     took = gw_now_ms() - t0;
-    cr_expect(took <= 900, "create took %lld ms", (long long)took);
+    cr_expect(took <= 950, "create took %lld ms", (long long)took);
     proxy_reset(&g.px);   /* releases the hung requests */
     gw_stop(&g);
 }
