@@ -15,8 +15,10 @@
 static const pg_op op_export = { "export_all", PG_OP_SNAPSHOT | PG_OP_NO_RETRY | PG_OP_LONG };
 static const pg_op op_import = { "import_all", PG_OP_TXN | PG_OP_NO_RETRY | PG_OP_LONG };
 
-/* Long exports and imports are bounded by the caller, not statement_timeout. */
-#define NO_STATEMENT_TIMEOUT "SET LOCAL statement_timeout = 0"
+/* Long exports and imports are bounded by the caller, not statement_timeout;
+ * their batch statements (arrays of 500 values) are planned per call, unlike
+ * the OLTP statements whose generic plans the session forces. */
+#define NO_STATEMENT_TIMEOUT "SET LOCAL statement_timeout = 0; SET LOCAL plan_cache_mode = auto"
 
 typedef struct export_ctx { bb_record_fn fn; void *ud; } export_ctx;
 
