@@ -293,7 +293,6 @@ bool bb_http_start(bb_server *srv, char *why, size_t why_len)
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
         MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
-        MHD_OPTION_LISTENING_ADDRESS_REUSE, 1u,
         cert_pem ? MHD_OPTION_HTTPS_MEM_CERT : MHD_OPTION_END, cert_pem,
         MHD_OPTION_HTTPS_MEM_KEY, key_pem,
         MHD_OPTION_END);
