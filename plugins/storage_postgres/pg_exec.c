@@ -21,6 +21,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <botboard/backoff.h>
+
 static int64_t now_ms(pg_store *s) { return s->api->now_ms(); }
 
 static void count_error(pg_store *s, const char *code)
@@ -176,11 +178,7 @@ bb_status pg_exec_simple(pg_store *s, pg_conn *c, const bb_call *call, const cha
 
 int64_t pg_backoff_ms(pg_store *s, int attempt, int64_t base_ms, int64_t max_ms)
 {
-    int64_t cap = base_ms;
-    for (int i = 1; i < attempt && cap < max_ms; i++) cap *= 2;
-    if (cap > max_ms) cap = max_ms;
-    if (cap <= 0) return 0;
-    return (int64_t)s->api->random_uniform((uint32_t)(cap > UINT32_MAX - 1 ? UINT32_MAX - 1 : cap) + 1);
+    return bb_backoff_full_jitter(s->api, attempt > 0 ? attempt - 1 : 0, base_ms, max_ms);
 }
 
 bool pg_sleep_within(pg_store *s, const bb_call *call, int64_t ms)

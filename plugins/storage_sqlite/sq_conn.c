@@ -7,6 +7,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <botboard/backoff.h>
+
 #include "sq.h"
 
 #define POST_COLS SQ_POST_COLS
@@ -259,7 +261,7 @@ bb_status sq_run(sq *s, const bb_call *call, sq_op op, int mode, sq_body body, v
     for (int64_t attempt = 0;; attempt++) {
         bool locked = false;
         sq_conn *c;
-        int64_t backoff, cap;
+        int64_t backoff;
         if (mode == SQ_WRITE) {
             /* Our own writers queue here, not in SQLite's busy handler. */
             struct timespec until = abs_after(CLOCK_REALTIME, wait_budget(s, call));
@@ -297,9 +299,7 @@ bb_status sq_run(sq *s, const bb_call *call, sq_op op, int mode, sq_body body, v
             err->retry_after_s = 1;
             break;
         }
-        cap = s->retry_base_ms << (attempt < 30 ? attempt : 30);
-        if (cap > s->retry_max_ms || cap <= 0) cap = s->retry_max_ms;
-        backoff = (int64_t)api->random_uniform((uint32_t)cap + 1);
+        backoff = bb_backoff_full_jitter(api, attempt, s->retry_base_ms, s->retry_max_ms);
         if (deadline > 0 && api->now_ms() + backoff >= deadline) {
             api->add(s->give_ups[op], 1);
             api->log(s->host, BB_LOG_WARN, call, "%s: database busy, deadline leaves no time to retry",

@@ -10,6 +10,8 @@
 #include <string.h>
 #include <time.h>
 
+#include <botboard/backoff.h>
+
 bool uh_retryable(uh_outcome out, long http_status)
 {
     switch (out) {
@@ -28,12 +30,7 @@ bool uh_retryable(uh_outcome out, long http_status)
 
 int64_t uh_backoff_ms(const uh_inst *u, int retry_index)
 {
-    int64_t cap = u->cfg.base_ms;
-    for (int i = 0; i < retry_index && cap < u->cfg.max_ms; i++) cap *= 2;
-    if (cap > u->cfg.max_ms) cap = u->cfg.max_ms;
-    if (cap <= 0) return 0;
-    if (cap > UINT32_MAX) cap = UINT32_MAX;
-    return (int64_t)u->api->random_uniform((uint32_t)cap);
+    return bb_backoff_full_jitter(u->api, retry_index, u->cfg.base_ms, u->cfg.max_ms);
 }
 
 /* Retry-After: delay-seconds or an IMF-fixdate (RFC 9110 §10.2.3). */
