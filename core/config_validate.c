@@ -407,7 +407,11 @@ static bool resolve_paths(bb_cfg *root, const char *prefix, const bb_config_key 
             bb_cfg *v = vals[j];
             const char *slash;
             char *abs;
-            if (v->kind != BB_NODE_SCALAR || !v->value[0] || v->value[0] == '/' || v->line == 0 ||
+            /* A default (line 0) belongs to the main file: it resolves against
+             * that file's folder too, like the value would if it were written
+             * there (only the embedded defaults, with no file, stay relative
+             * to the working directory). */
+            if (v->kind != BB_NODE_SCALAR || !v->value[0] || v->value[0] == '/' || !v->file ||
                 !(slash = strrchr(v->file, '/')))
                 continue;
             if (asprintf(&abs, "%.*s/%s", (int)(slash - v->file), v->file, v->value) < 0) {
