@@ -202,7 +202,7 @@ Test(gateway_mcp, fifty_concurrent_identical_read_posts_share_origin_requests, .
     sid = mcp_open(&d.gw, MCP_VER);
     /* The origin is slow: the first request is still out when the rest arrive. */
     proxy_reset(&d.px);
-    proxy_rule(&d.px, "mode=pass&latency_ms=1000", NULL);
+    proxy_rule(&d.px, "mode=pass&latency_ms=2000", NULL);
     for (int i = 0; i < N; i++) {
         rd[i] = (reader){ &d, sid, false };
         cr_assert_eq(pthread_create(&th[i], NULL, read_once, &rd[i]), 0);
@@ -214,17 +214,19 @@ Test(gateway_mcp, fifty_concurrent_identical_read_posts_share_origin_requests, .
          * behind a worker busy with the first read is only read after that
          * read finished: it is not concurrent and may start a new flight, so
          * the exact property is "no two origin requests overlap" (each one
-         * takes the injected 1000 ms), and nearly all readers were folded. */
+         * takes the injected 2000 ms), and most readers were folded (on a
+         * slow machine — sanitizers, distcheck — the 50 connections take a
+         * while to arrive, so a few flights follow one another). */
         json_t *st = proxy_stats(&d.px), *log = json_object_get(st, "log");
         size_t n = json_array_size(log);
         double dedup = -1;
         bbt_response r;
         char mu[256];
-        cr_expect(n >= 1 && n <= 5, "%zu origin requests for %d identical concurrent reads", n, N);
+        cr_expect(n >= 1 && n <= N / 5, "%zu origin requests for %d identical concurrent reads", n, N);
         for (size_t i = 1; i < n; i++) {
             int64_t gap = json_integer_value(json_object_get(json_array_get(log, i), "t_ms")) -
                           json_integer_value(json_object_get(json_array_get(log, i - 1), "t_ms"));
-            cr_expect_geq(gap, 950, "origin requests %zu and %zu overlapped (%lld ms apart)", i - 1, i, (long long)gap);
+            cr_expect_geq(gap, 1950, "origin requests %zu and %zu overlapped (%lld ms apart)", i - 1, i, (long long)gap);
         }
         snprintf(mu, sizeof mu, "%s/metrics", d.gw.srv.base_url);
         cr_assert(bbt_http("GET", mu, NULL, NULL, 0, &r));
