@@ -284,6 +284,23 @@ static redisReply *run_idempotent(bb_session_store *r, conn *cn, const bb_call *
     return rep;
 }
 
+/* One command that is safe to repeat, on a connection from the pool: NULL
+ * with err filled when no connection could be had or the command failed. */
+static redisReply *command(bb_session_store *r, const bb_call *call, int argc, const char **argv,
+                           const size_t *lens, bb_error *err)
+{
+    conn *cn;
+    redisReply *rep;
+    bb_status st = acquire(r, call, &cn, err);
+    if (st != BB_OK) {
+        err->code = st;
+        return NULL;
+    }
+    rep = run_idempotent(r, cn, call, argc, argv, lens, err);
+    release(cn);
+    return rep;
+}
+
 /* ---- operations ----------------------------------------------------------------------- */
 
 static bb_status rd_put(bb_session_store *r, const bb_call *call, const uint8_t hash[BB_SESSION_HASH_LEN],
@@ -319,16 +336,12 @@ static bb_status rd_get(bb_session_store *r, const bb_call *call, const uint8_t 
     char key[KEY_MAX];
     const char *argv[] = { "GET", key };
     size_t lens[] = { 3, 0 };
-    conn *cn;
     redisReply *rep;
-    bb_status st;
     *sealed = NULL;
     *len = 0;
     session_key(r, hash, key);
     lens[1] = strlen(key);
-    if ((st = acquire(r, call, &cn, err)) != BB_OK) return st;
-    rep = run_idempotent(r, cn, call, 2, argv, lens, err);
-    release(cn);
+    rep = command(r, call, 2, argv, lens, err);
     if (!rep) return err->code;
     if (rep->type == REDIS_REPLY_NIL) {
         freeReplyObject(rep);
@@ -352,16 +365,13 @@ static bb_status rd_touch(bb_session_store *r, const bb_call *call, const uint8_
     int64_t ttl = expires_ms - r->api->wall_ms();
     const char *argv[] = { "PEXPIRE", key, px };
     size_t lens[] = { 7, 0, 0 };
-    conn *cn;
     redisReply *rep;
     bb_status st;
     session_key(r, hash, key);
     lens[1] = strlen(key);
     /* PEXPIRE with 0 deletes the key at once, which is what a past expiry means */
     lens[2] = (size_t)snprintf(px, sizeof px, "%lld", (long long)(ttl > 0 ? ttl : 0));
-    if ((st = acquire(r, call, &cn, err)) != BB_OK) return st;
-    rep = run_idempotent(r, cn, call, 3, argv, lens, err);
-    release(cn);
+    rep = command(r, call, 3, argv, lens, err);
     if (!rep) return err->code;
     if (rep->type != REDIS_REPLY_INTEGER) return reply_error(rep, err, "PEXPIRE");
     st = rep->integer == 1 ? BB_OK : bb_fail(err, BB_NOT_FOUND, NULL, "no such session");
@@ -375,14 +385,10 @@ static bb_status rd_remove(bb_session_store *r, const bb_call *call, const uint8
     char key[KEY_MAX];
     const char *argv[] = { "DEL", key };
     size_t lens[] = { 3, 0 };
-    conn *cn;
     redisReply *rep;
-    bb_status st;
     session_key(r, hash, key);
     lens[1] = strlen(key);
-    if ((st = acquire(r, call, &cn, err)) != BB_OK) return st;
-    rep = run_idempotent(r, cn, call, 2, argv, lens, err);
-    release(cn);
+    rep = command(r, call, 2, argv, lens, err);
     if (!rep) return err->code;
     if (rep->type != REDIS_REPLY_INTEGER) return reply_error(rep, err, "DEL");
     freeReplyObject(rep);
@@ -478,13 +484,9 @@ static bb_status rd_health(bb_session_store *r, const bb_call *call, char *detai
 {
     const char *argv[] = { "PING" };
     const size_t lens[] = { 4 };
-    conn *cn;
     redisReply *rep;
-    bb_status st;
     snprintf(detail, len, "redis %s:%d db %d, pool %zu", r->hostname, r->port, r->db, r->n_pool);
-    if ((st = acquire(r, call, &cn, err)) != BB_OK) return st;
-    rep = run_idempotent(r, cn, call, 1, argv, lens, err);
-    release(cn);
+    rep = command(r, call, 1, argv, lens, err);
     if (!rep) return err->code;
     if (rep->type != REDIS_REPLY_STATUS || strcmp(rep->str, "PONG") != 0) return reply_error(rep, err, "PING");
     freeReplyObject(rep);
