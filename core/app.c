@@ -118,20 +118,15 @@ static bool bring_schema_up_to_date(bb_app *app, bb_error *err)
     bb_error merr;
     int pending = 0;
     bb_error_clear(&merr);
-    if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, false, count_pending, &pending, &merr) != BB_OK) {
-        bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "schema check failed: %s", merr.msg);
+    /* One call either way: applying is a no-op on a current schema. */
+    if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, apply, count_pending, &pending, &merr) != BB_OK) {
+        bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "%s failed: %s", apply ? "migration" : "schema check",
+                merr.msg);
         return false;
     }
-    if (pending == 0) return true;
-    if (!apply) {
+    if (!apply && pending > 0) {
         bb_fail(err, BB_UNAVAILABLE, NULL, "the database schema is behind this botboard (%d migration%s pending) and "
                 "storage.auto_migrate is false: run 'botboard migrate'", pending, pending == 1 ? "" : "s");
-        return false;
-    }
-    bb_error_clear(&merr);
-    pending = 0;
-    if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, true, count_pending, &pending, &merr) != BB_OK) {
-        bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "migration failed: %s", merr.msg);
         return false;
     }
     return true;
