@@ -145,13 +145,23 @@ static bool body_append(bb_req *req, const char *data, size_t len, int64_t max)
     return true;
 }
 
+/* Hand the request to the pipeline, with its ids on every log line. */
+static enum MHD_Result dispatch_once(bb_req *req)
+{
+    enum MHD_Result ret;
+    req->dispatched = true;
+    bb_log_set_request(req->request_id, req->traceparent);
+    ret = bb_dispatch(req);
+    bb_log_clear_request();
+    return ret;
+}
+
 static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const char *url, const char *method,
                                  const char *version, const char *upload_data, size_t *upload_data_size,
                                  void **con_cls)
 {
     bb_server *srv = cls;
     bb_req *req = *con_cls;
-    enum MHD_Result ret;
     (void)version;
     (void)url;   /* decoded; the router uses the raw path on_uri kept */
     if (!req) return MHD_NO;   /* on_uri could not allocate */
@@ -170,11 +180,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
             const char *expect = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_EXPECT);
             req->body_too_large = true;
             if ((expect && strcasecmp(expect, "100-continue") == 0) || strtoull(clen, NULL, 10) > DRAIN_MAX_BYTES) {
-                req->dispatched = true;
-                bb_log_set_request(req->request_id, req->traceparent);
-                ret = bb_dispatch(req);
-                bb_log_clear_request();
-                return ret;
+                return dispatch_once(req);
             }
         }
         return MHD_YES;
@@ -185,11 +191,7 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
         return ok ? MHD_YES : MHD_NO;
     }
     if (req->dispatched) return MHD_YES;   /* a resumed stream calls back here */
-    req->dispatched = true;
-    bb_log_set_request(req->request_id, req->traceparent);
-    ret = bb_dispatch(req);
-    bb_log_clear_request();
-    return ret;
+    return dispatch_once(req);
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
