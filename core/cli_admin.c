@@ -22,6 +22,14 @@ static int storage_fail(const bb_cli *cli, const char *what, const bb_error *err
                        "%s: %s", what, err->msg[0] ? err->msg : bb_status_name(err->code));
 }
 
+/* The store the admin commands work on, its schema brought up to date
+ * (or refused) per storage.auto_migrate.  NULL with *code set on failure. */
+static const bb_storage_ops *open_store(const bb_cli *cli, bb_app **app, bb_storage **st, int *code)
+{
+    *app = bb_cli_open(cli, BB_APP_STORAGE | BB_APP_MIGRATE, code);
+    return *app ? bb_app_storage(*app, st) : NULL;
+}
+
 static bb_status print_migration(void *ud, const bb_migration_info *m)
 {
     (void)ud;
@@ -70,13 +78,11 @@ int bb_cmd_team(bb_cli *cli)
         if (!bb_team_name_ok(cli->argv[1]))
             return bb_cli_fail(cli, BB_EXIT_USAGE, "team name must be 1-64 of A-Z a-z 0-9 . _ -");
         snprintf(t.name, sizeof t.name, "%s", cli->argv[1]);
-        if (!(app = bb_cli_open(cli, BB_APP_STORAGE | BB_APP_MIGRATE, &code))) return code;
-        ops = bb_app_storage(app, &st);
+        if (!(ops = open_store(cli, &app, &st, &code))) return code;
         if (ops->team_create(st, &call, &t, &err) != BB_OK) code = storage_fail(cli, "team create", &err);
         else fprintf(stderr, "team %s created\n", t.name);
     } else if (strcmp(sub, "list") == 0) {
-        if (!(app = bb_cli_open(cli, BB_APP_STORAGE | BB_APP_MIGRATE, &code))) return code;
-        ops = bb_app_storage(app, &st);
+        if (!(ops = open_store(cli, &app, &st, &code))) return code;
         if (ops->team_list(st, &call, print_team, NULL, &err) != BB_OK) code = storage_fail(cli, "team list", &err);
     } else {
         return bb_cli_fail(cli, BB_EXIT_USAGE, "usage: botboard team create NAME | team list");
@@ -107,8 +113,7 @@ int bb_cmd_key(bb_cli *cli)
         bb_api_key rec;
         bb_team t;
         if (!team) return bb_cli_fail(cli, BB_EXIT_USAGE, "usage: botboard key create --team NAME [--label L]");
-        if (!(app = bb_cli_open(cli, BB_APP_STORAGE | BB_APP_MIGRATE, &code))) return code;
-        ops = bb_app_storage(app, &st);
+        if (!(ops = open_store(cli, &app, &st, &code))) return code;
         if (ops->team_get(st, &call, team, &t, &err) != BB_OK) {
             code = storage_fail(cli, "key create: team", &err);
         } else if (!bb_key_generate(team, bb_cli_opt(cli, "--label"), text, &rec)) {
@@ -121,13 +126,11 @@ int bb_cmd_key(bb_cli *cli)
         }
     } else if (strcmp(sub, "list") == 0) {
         if (!team) return bb_cli_fail(cli, BB_EXIT_USAGE, "usage: botboard key list --team NAME");
-        if (!(app = bb_cli_open(cli, BB_APP_STORAGE | BB_APP_MIGRATE, &code))) return code;
-        ops = bb_app_storage(app, &st);
+        if (!(ops = open_store(cli, &app, &st, &code))) return code;
         if (ops->key_list(st, &call, team, print_key, NULL, &err) != BB_OK) code = storage_fail(cli, "key list", &err);
     } else if (strcmp(sub, "revoke") == 0) {
         if (cli->argc < 2) return bb_cli_fail(cli, BB_EXIT_USAGE, "usage: botboard key revoke ID");
-        if (!(app = bb_cli_open(cli, BB_APP_STORAGE | BB_APP_MIGRATE, &code))) return code;
-        ops = bb_app_storage(app, &st);
+        if (!(ops = open_store(cli, &app, &st, &code))) return code;
         if (ops->key_revoke(st, &call, cli->argv[1], bb_wall_ms(), &err) != BB_OK) code = storage_fail(cli, "key revoke", &err);
         else fprintf(stderr, "key %s revoked\n", cli->argv[1]);
     } else {
