@@ -22,6 +22,7 @@
 #include <stdbool.h>
 
 #include "events.h"
+#include "jsonw.h"
 #include "server.h"
 #include "sessions.h"
 
@@ -76,6 +77,11 @@ struct bb_mcp_ctx {
 /* A method handler: return a new reference to the result object, or NULL
  * with *err filled (code + message; data optional). */
 typedef json_t *(*bb_mcp_method_fn)(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err);
+/* A hot-path handler (tools/list, tools/call) writes its result object as
+ * JSON text into *out instead of building a tree: no per-value allocation,
+ * no second pass to print.  Returns false with *err filled; whatever it
+ * wrote is then dropped. */
+typedef bool (*bb_mcp_text_fn)(bb_mcp_ctx *ctx, json_t *params, bb_jw *out, bb_mcp_error *err);
 
 enum {
     BB_MCP_BEFORE_INIT = 1u << 0   /* allowed before notifications/initialized (ping, logging) */
@@ -83,8 +89,9 @@ enum {
 
 typedef struct bb_mcp_method {
     const char      *name;         /* "tools/call" */
-    bb_mcp_method_fn fn;
+    bb_mcp_method_fn fn;           /* exactly one of fn and text is set */
     unsigned         flags;
+    bb_mcp_text_fn   text;
 } bb_mcp_method;
 
 /* ---- surface (mcp_tools.c, mcp_resources.c, mcp_prompts.c, mcp_complete.c) ---- */
@@ -112,10 +119,14 @@ void bb_mcp_log(bb_mcp_ctx *ctx, const char *level, const char *logger, json_t *
 
 /* ---- protocol (mcp_rpc.c) ---- */
 
-/* Handle one parsed JSON-RPC message (object, not batch).  Returns the
- * response object to send (new reference), or NULL for a notification or a
- * response from the client.  initialize is answered by the transport
- * (it creates the session) and never reaches here. */
+/* Handle one parsed JSON-RPC message (object, not batch): append the
+ * response to *out as compact JSON text and return true, or return false
+ * for a notification or a response from the client (nothing to send).
+ * Out of memory shows as out->oom.  initialize is answered by the
+ * transport (it creates the session) and never reaches here. */
+bool bb_mcp_handle_text(bb_mcp_ctx *ctx, json_t *msg, bb_jw *out);
+/* The same as a tree (new reference, NULL when nothing is to be sent), for
+ * callers that look into the answer rather than send it. */
 json_t *bb_mcp_handle(bb_mcp_ctx *ctx, json_t *msg);
 
 /* initialize: negotiate (echo a supported requested version, else the

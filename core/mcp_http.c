@@ -30,17 +30,23 @@
 
 /* ---- answers ---- */
 
-static enum MHD_Result reply_rpc(bb_req *req, unsigned status, json_t *msg, const char *session_id)
+/* JSON text (malloc'd, handed to MHD). */
+static enum MHD_Result reply_text(bb_req *req, unsigned status, char *text, size_t len, const char *session_id)
 {
-    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
     struct MHD_Response *r;
-    json_decref(msg);
     if (!text) return bb_reply_error(req, 500, "SERVER_ERROR", "out of memory", NULL);
-    r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
+    r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
     if (!r) { free(text); return MHD_NO; }
     MHD_add_response_header(r, "Content-Type", "application/json");
     if (session_id) MHD_add_response_header(r, "Mcp-Session-Id", session_id);
     return bb_reply_queue(req, status, r);
+}
+
+static enum MHD_Result reply_rpc(bb_req *req, unsigned status, json_t *msg, const char *session_id)
+{
+    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
+    json_decref(msg);
+    return reply_text(req, status, text, text ? strlen(text) : 0, session_id);
 }
 
 /* A refusal before any JSON-RPC message ran: HTTP status + an error object
@@ -235,8 +241,9 @@ static bool sse_append(char **buf, size_t *len, size_t *cap, const char *id, con
     return true;
 }
 
-/* The call sent notifications first: answer as one finished SSE stream. */
-static enum MHD_Result reply_sse(bb_req *req, bb_mcp_version v, json_t *notes, json_t *response)
+/* The call sent notifications first: answer as one finished SSE stream.
+ * response: the JSON text of the answer (consumed), or NULL. */
+static enum MHD_Result reply_sse(bb_req *req, bb_mcp_version v, json_t *notes, char *response)
 {
     char prefix[64], id[96], *buf = NULL, *text;
     size_t len = 0, cap = 0, i;
@@ -257,13 +264,11 @@ static enum MHD_Result reply_sse(bb_req *req, bb_mcp_version v, json_t *notes, j
         free(text);
     }
     if (ok && response) {
-        text = json_dumps(response, JSON_COMPACT);
         snprintf(id, sizeof id, "%s-%u", prefix, k++);
-        ok = text && sse_append(&buf, &len, &cap, id, text);
-        free(text);
+        ok = sse_append(&buf, &len, &cap, id, response);
     }
     json_decref(notes);
-    json_decref(response);
+    free(response);
     if (!ok) { free(buf); return bb_reply_error(req, 500, "SERVER_ERROR", "out of memory", NULL); }
     r = MHD_create_response_from_buffer(len, buf, MHD_RESPMEM_MUST_FREE);
     if (!r) { free(buf); return MHD_NO; }
@@ -345,11 +350,14 @@ static enum MHD_Result post_initialize(bb_req *req, caller *c, json_t *body)
 static enum MHD_Result do_post(bb_req *req, caller *c)
 {
     const char *accept = bb_req_header(req, "Accept"), *ctype = bb_req_header(req, "Content-Type");
-    json_t *body, *out;
+    json_t *body;
     json_error_t jerr;
     bb_mcp_ctx ctx;
     post_state ps = { NULL };
-    bool reject = false;
+    bb_jw out = { 0 };
+    bool reject = false, answered;
+    char *text;
+    size_t len = 0;
     enum MHD_Result ret;
 
     if (!lists_media_type(accept, "application/json") || !lists_media_type(accept, "text/event-stream"))
@@ -370,7 +378,7 @@ static enum MHD_Result do_post(bb_req *req, caller *c)
         return ret;
     }
     ctx_init(&ctx, req, c, &ps);
-    out = bb_mcp_handle_body(&ctx, body, &reject);
+    answered = bb_mcp_handle_body(&ctx, body, &reject, &out);
     json_decref(body);
     if (ctx.session_dirty) {
         bb_call call = bb_req_call(req);
@@ -380,16 +388,19 @@ static enum MHD_Result do_post(bb_req *req, caller *c)
             bb_warn("mcp", "could not save the session: %s", err.msg);
         bb_mcp_stream_sync(req->srv->mcp, &c->session);
     }
-    if (reject) {
-        json_decref(ps.notes);
-        return reply_rpc(req, 400, out, NULL);
-    }
-    if (!out) {   /* notifications or responses only (MCP.md 5) */
+    if (!answered) {   /* notifications or responses only (MCP.md 5) */
+        bb_jw_free(&out);
         json_decref(ps.notes);
         return bb_reply_empty(req, 202);
     }
-    if (ps.notes) return reply_sse(req, c->version, ps.notes, out);
-    return reply_rpc(req, 200, out, NULL);
+    text = bb_jw_finish(&out, &len);
+    if (reject) {
+        json_decref(ps.notes);
+        return reply_text(req, 400, text, len, NULL);
+    }
+    if (ps.notes && text) return reply_sse(req, c->version, ps.notes, text);
+    json_decref(ps.notes);
+    return reply_text(req, 200, text, len, NULL);
 }
 
 /* ---- GET, DELETE ---- */

@@ -19,11 +19,12 @@ typedef enum bb_mcp_shape {
 bb_mcp_shape bb_mcp_body_shape(const json_t *body);
 
 /* Handle a whole body (one message, or a batch when ctx->version allows it).
- * Returns the response to send (object or array, new reference), or NULL
- * when nothing is to be answered (only notifications/responses).  *reject
- * is set when the body as a whole was refused (a batch under a version
- * without batches, an empty batch): the transport answers 400 with it. */
-json_t *bb_mcp_handle_body(bb_mcp_ctx *ctx, json_t *body, bool *reject);
+ * Appends the response to send (object or array) to *out as JSON text and
+ * returns true, or returns false when nothing is to be answered (only
+ * notifications/responses).  *reject is set when the body as a whole was
+ * refused (a batch under a version without batches, an empty batch): the
+ * transport answers 400 with it.  Out of memory shows as out->oom. */
+bool bb_mcp_handle_body(bb_mcp_ctx *ctx, json_t *body, bool *reject, bb_jw *out);
 
 /* A parse-error response (-32700, no id) for a body that is not JSON. */
 json_t *bb_mcp_parse_error(const char *why);

@@ -7,6 +7,7 @@
 #include "mcp_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
@@ -54,12 +55,6 @@ json_t *bb_mcp_parse_error(const char *why)
     return bb_mcp_error_response(NULL, BB_RPC_PARSE_ERROR, msg, NULL);
 }
 
-static json_t *result_response(json_t *id, json_t *result)
-{
-    json_t *msg = json_pack("{s:s, s:O, s:o}", "jsonrpc", "2.0", "id", id, "result", result);
-    return msg;
-}
-
 /* ---- lifecycle methods (the core's rows of the method table) ---- */
 
 static json_t *m_ping(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err)
@@ -90,10 +85,10 @@ static json_t *m_cancelled(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err)
 }
 
 static const bb_mcp_method core_methods[] = {
-    { "ping",                      m_ping,        BB_MCP_BEFORE_INIT },
-    { "notifications/initialized", m_initialized, BB_MCP_BEFORE_INIT },
-    { "notifications/cancelled",   m_cancelled,   BB_MCP_BEFORE_INIT },
-    { NULL, NULL, 0 }
+    { "ping",                      m_ping,        BB_MCP_BEFORE_INIT, NULL },
+    { "notifications/initialized", m_initialized, BB_MCP_BEFORE_INIT, NULL },
+    { "notifications/cancelled",   m_cancelled,   BB_MCP_BEFORE_INIT, NULL },
+    { NULL, NULL, 0, NULL }
 };
 
 static const bb_mcp_method *find_method(const char *name)
@@ -164,100 +159,145 @@ bb_mcp_shape bb_mcp_body_shape(const json_t *body)
     return BB_MCP_SHAPE_OTHER;
 }
 
-static json_t *invalid(json_t *id, const char *msg) { return bb_mcp_error_response(id, BB_RPC_INVALID_REQUEST, msg, NULL); }
-
-json_t *bb_mcp_handle(bb_mcp_ctx *ctx, json_t *msg)
+/* Append a response built as a tree (errors): consumed. */
+static bool put(bb_jw *out, json_t *msg)
 {
-    json_t *id, *method, *params, *result;
+    if (!msg) { out->oom = true; return true; }
+    bb_jw_json(out, msg);
+    json_decref(msg);
+    return true;
+}
+
+static bool invalid(bb_jw *out, json_t *id, const char *msg)
+{
+    return put(out, bb_mcp_error_response(id, BB_RPC_INVALID_REQUEST, msg, NULL));
+}
+
+/* Run the method and write its result object; false with *err filled. */
+static bool run_method(const bb_mcp_method *m, bb_mcp_ctx *ctx, json_t *params, bb_jw *out, bb_mcp_error *err)
+{
+    json_t *result;
+    if (m->text) return m->text(ctx, params, out, err);
+    if (!(result = m->fn(ctx, params, err))) return false;
+    if (!json_is_object(result)) {
+        json_decref(result);
+        bb_warn("mcp", "%s returned a non-object result", m->name);
+        err->code = BB_RPC_INTERNAL;
+        snprintf(err->message, sizeof err->message, "internal error");
+        return false;
+    }
+    bb_jw_json(out, result);
+    json_decref(result);
+    return true;
+}
+
+bool bb_mcp_handle_text(bb_mcp_ctx *ctx, json_t *msg, bb_jw *out)
+{
+    json_t *id, *method, *params, *none = NULL;
     const bb_mcp_method *m;
     bb_mcp_error err;
-    bool is_request;
+    bool is_request, ok;
+    size_t mark;
 
-    if (!json_is_object(msg)) return invalid(NULL, "a JSON-RPC message must be an object");
+    if (!json_is_object(msg)) return invalid(out, NULL, "a JSON-RPC message must be an object");
     id = json_object_get(msg, "id");
     method = json_object_get(msg, "method");
     is_request = id != NULL;
     if (is_request && !id_ok(id))
-        return invalid(NULL, "the request id must be a string or an integer");
+        return invalid(out, NULL, "the request id must be a string or an integer");
     if (!json_is_string(json_object_get(msg, "jsonrpc")) || strcmp(json_string_value(json_object_get(msg, "jsonrpc")), "2.0") != 0)
-        return is_request || method ? invalid(id, "jsonrpc must be \"2.0\"") : NULL;
+        return is_request || method ? invalid(out, id, "jsonrpc must be \"2.0\"") : false;
     if (!method) {
         /* A response from the client (we send no requests, so nothing waits for it). */
-        if (json_object_get(msg, "result") || json_object_get(msg, "error")) return NULL;
-        return invalid(id, "a JSON-RPC message needs a method (or a result/error)");
+        if (json_object_get(msg, "result") || json_object_get(msg, "error")) return false;
+        return invalid(out, id, "a JSON-RPC message needs a method (or a result/error)");
     }
-    if (!json_is_string(method)) return invalid(id, "method must be a string");
+    if (!json_is_string(method)) return invalid(out, id, "method must be a string");
     params = json_object_get(msg, "params");
     if (params && !json_is_object(params) && !json_is_array(params))
-        return is_request ? invalid(id, "params must be an object") : NULL;
+        return is_request ? invalid(out, id, "params must be an object") : false;
 
     if (strcmp(json_string_value(method), "initialize") == 0)
-        return is_request ? invalid(id, "the session is already initialized (initialize is only allowed once, "
-                                        "and never inside a batch)") : NULL;
+        return is_request ? invalid(out, id, "the session is already initialized (initialize is only allowed once, "
+                                             "and never inside a batch)") : false;
     m = find_method(json_string_value(method));
     if (!m) {
         char text[256];
-        if (!is_request) return NULL;   /* unknown notifications are ignored */
+        if (!is_request) return false;   /* unknown notifications are ignored */
         snprintf(text, sizeof text, "method not found: %.200s", json_string_value(method));
-        return bb_mcp_error_response(id, BB_RPC_METHOD_NOT_FOUND, text, NULL);
+        return put(out, bb_mcp_error_response(id, BB_RPC_METHOD_NOT_FOUND, text, NULL));
     }
     if (ctx->session && !ctx->session->initialized && !(m->flags & BB_MCP_BEFORE_INIT))
-        return is_request ? invalid(id, "send notifications/initialized before other requests") : NULL;
+        return is_request ? invalid(out, id, "send notifications/initialized before other requests") : false;
     if (params && !json_is_object(params))
-        return is_request ? bb_mcp_error_response(id, BB_RPC_INVALID_PARAMS, "params must be an object",
-                                                  json_pack("{s:s}", "field", "params")) : NULL;
+        return is_request ? put(out, bb_mcp_error_response(id, BB_RPC_INVALID_PARAMS, "params must be an object",
+                                                           json_pack("{s:s}", "field", "params"))) : false;
+    /* Handlers always see an object. */
+    if (!params && !(params = none = json_object())) { out->oom = true; return is_request; }
 
+    /* The frame first, the result straight after it: one buffer, no copy. */
     memset(&err, 0, sizeof err);
     err.code = BB_RPC_INTERNAL;
-    if (params) {
-        result = m->fn(ctx, params, &err);
-    } else {
-        json_t *none = json_object();   /* handlers always see an object */
-        result = none ? m->fn(ctx, none, &err) : NULL;
-        json_decref(none);
-    }
+    mark = out->n;
+    BB_JW_LIT(out, "{\"jsonrpc\":\"2.0\",\"id\":");
+    bb_jw_json(out, id);
+    BB_JW_LIT(out, ",\"result\":");
+    ok = run_method(m, ctx, params, out, &err);
+    json_decref(none);
     if (!is_request) {
-        json_decref(result);
+        bb_jw_truncate(out, mark);
         json_decref(err.data);
-        return NULL;
+        return false;
     }
-    if (!result) {
+    if (!ok) {
+        bb_jw_truncate(out, mark);
         if (!err.message[0]) snprintf(err.message, sizeof err.message, "internal error");
-        return bb_mcp_error_response(id, err.code, err.message, err.data);
+        return put(out, bb_mcp_error_response(id, err.code, err.message, err.data));
     }
     json_decref(err.data);
-    if (!json_is_object(result)) {
-        json_decref(result);
-        bb_warn("mcp", "%s returned a non-object result", m->name);
-        return bb_mcp_error_response(id, BB_RPC_INTERNAL, "internal error", NULL);
-    }
-    return result_response(id, result);
+    BB_JW_LIT(out, "}");
+    return true;
+}
+
+json_t *bb_mcp_handle(bb_mcp_ctx *ctx, json_t *msg)
+{
+    bb_jw b = { 0 };
+    char *text;
+    size_t len;
+    json_t *tree;
+    if (!bb_mcp_handle_text(ctx, msg, &b)) { bb_jw_free(&b); return NULL; }
+    if (!(text = bb_jw_finish(&b, &len))) return NULL;
+    tree = json_loadb(text, len, 0, NULL);
+    free(text);
+    return tree;
 }
 
 /* ---- a body: one message or a batch ---- */
 
-json_t *bb_mcp_handle_body(bb_mcp_ctx *ctx, json_t *body, bool *reject)
+bool bb_mcp_handle_body(bb_mcp_ctx *ctx, json_t *body, bool *reject, bb_jw *out)
 {
-    json_t *out;
-    size_t i;
+    size_t i, mark = out->n;
     json_t *msg;
+    bool any = false;
     *reject = false;
-    if (!json_is_array(body)) return bb_mcp_handle(ctx, body);
+    if (!json_is_array(body)) return bb_mcp_handle_text(ctx, body, out);
     /* Batches exist only in 2025-03-26 (MCP.md 4). */
     if (ctx->version != BB_MCP_2025_03_26) {
         *reject = true;
-        return invalid(NULL, "JSON-RPC batches are only allowed under protocol version 2025-03-26");
+        return invalid(out, NULL, "JSON-RPC batches are only allowed under protocol version 2025-03-26");
     }
     if (json_array_size(body) == 0) {
         *reject = true;
-        return invalid(NULL, "an empty batch is not a valid request");
+        return invalid(out, NULL, "an empty batch is not a valid request");
     }
-    out = json_array();
-    if (!out) return bb_mcp_error_response(NULL, BB_RPC_INTERNAL, "out of memory", NULL);
+    BB_JW_LIT(out, "[");
     json_array_foreach(body, i, msg) {
-        json_t *r = bb_mcp_handle(ctx, msg);
-        if (r) json_array_append_new(out, r);
+        size_t before = out->n;
+        if (any) BB_JW_LIT(out, ",");
+        if (bb_mcp_handle_text(ctx, msg, out)) any = true;
+        else bb_jw_truncate(out, before);
     }
-    if (json_array_size(out) == 0) { json_decref(out); return NULL; }
-    return out;
+    if (!any) { bb_jw_truncate(out, mark); return false; }
+    BB_JW_LIT(out, "]");
+    return true;
 }

@@ -34,14 +34,20 @@ typedef struct stdio_state {
     unsigned long long lines;    /* numbers the request ids of the log */
 } stdio_state;
 
-static void write_line(stdio_state *st, json_t *msg)
+/* JSON text escapes control characters, so a message never holds a newline. */
+static void write_text_line(stdio_state *st, const char *text)
 {
-    char *text = json_dumps(msg, JSON_COMPACT);   /* escapes control characters: no embedded newline */
-    if (!text) return;
     pthread_mutex_lock(&st->out_lock);
     if (!st->out_broken && (fputs(text, stdout) == EOF || fputc('\n', stdout) == EOF || fflush(stdout) == EOF))
         st->out_broken = true;
     pthread_mutex_unlock(&st->out_lock);
+}
+
+static void write_line(stdio_state *st, json_t *msg)
+{
+    char *text = json_dumps(msg, JSON_COMPACT);
+    if (!text) return;
+    write_text_line(st, text);
     free(text);
 }
 
@@ -103,6 +109,7 @@ static void serve_line(stdio_state *st, bb_mcp_ctx *ctx, bool *initialized_sessi
 {
     json_error_t jerr;
     json_t *body = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *out = NULL;
+    bb_jw handled = { 0 };
     bool reject;
     char rid[32];
     snprintf(rid, sizeof rid, "stdio-%llu", ++st->lines);
@@ -128,11 +135,11 @@ static void serve_line(stdio_state *st, bb_mcp_ctx *ctx, bool *initialized_sessi
     } else if (!*initialized_session && json_is_object(body) && json_object_get(body, "id")) {
         json_t *id = json_object_get(body, "id");
         const char *m = json_string_value(json_object_get(body, "method"));
-        if (m && strcmp(m, "ping") == 0) out = bb_mcp_handle(ctx, body);
+        if (m && strcmp(m, "ping") == 0) bb_mcp_handle_text(ctx, body, &handled);
         else out = bb_mcp_error_response(json_is_string(id) || json_is_integer(id) ? id : NULL, BB_RPC_INVALID_REQUEST,
                                          "call initialize first", NULL);
     } else {
-        out = bb_mcp_handle_body(ctx, body, &reject);
+        bb_mcp_handle_body(ctx, body, &reject, &handled);
         if (ctx->session_dirty) {
             sync_subs(st, ctx->session);
             ctx->session_dirty = false;
@@ -141,6 +148,12 @@ static void serve_line(stdio_state *st, bb_mcp_ctx *ctx, bool *initialized_sessi
     json_decref(body);
     if (out) write_line(st, out);
     json_decref(out);
+    if (handled.n || handled.oom) {
+        char *text = bb_jw_finish(&handled, NULL);
+        if (text) write_text_line(st, text);
+        else bb_warn("mcp", "out of memory answering a message");
+        free(text);
+    }
     bb_log_clear_request();
 }
 

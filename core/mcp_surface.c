@@ -19,18 +19,18 @@
 #include "ratelimit.h"
 
 const bb_mcp_method bb_mcp_surface_methods[] = {
-    { "tools/list",               bb_mcp_tools_list,              0 },
-    { "tools/call",               bb_mcp_tools_call,              0 },
-    { "resources/list",           bb_mcp_resources_list,          0 },
-    { "resources/templates/list", bb_mcp_resource_templates_list, 0 },
-    { "resources/read",           bb_mcp_resources_read,          0 },
-    { "resources/subscribe",      bb_mcp_resources_subscribe,     0 },
-    { "resources/unsubscribe",    bb_mcp_resources_unsubscribe,   0 },
-    { "prompts/list",             bb_mcp_prompts_list,            0 },
-    { "prompts/get",              bb_mcp_prompts_get,             0 },
-    { "completion/complete",      bb_mcp_complete,                0 },
-    { "logging/setLevel",         bb_mcp_set_level,               BB_MCP_BEFORE_INIT },
-    { NULL, NULL, 0 }
+    { "tools/list",               NULL,                           0, bb_mcp_tools_list },
+    { "tools/call",               NULL,                           0, bb_mcp_tools_call },
+    { "resources/list",           bb_mcp_resources_list,          0, NULL },
+    { "resources/templates/list", bb_mcp_resource_templates_list, 0, NULL },
+    { "resources/read",           bb_mcp_resources_read,          0, NULL },
+    { "resources/subscribe",      bb_mcp_resources_subscribe,     0, NULL },
+    { "resources/unsubscribe",    bb_mcp_resources_unsubscribe,   0, NULL },
+    { "prompts/list",             bb_mcp_prompts_list,            0, NULL },
+    { "prompts/get",              bb_mcp_prompts_get,             0, NULL },
+    { "completion/complete",      bb_mcp_complete,                0, NULL },
+    { "logging/setLevel",         bb_mcp_set_level,               BB_MCP_BEFORE_INIT, NULL },
+    { NULL, NULL, 0, NULL }
 };
 
 /* MCP.md 21: exactly what is implemented.  The three supported versions
@@ -246,12 +246,45 @@ fail:
     return false;
 }
 
+/* Days since 1970-01-01 -> proleptic Gregorian date (H. Hinnant's
+ * civil_from_days): the feed renders a time per post, and strftime's
+ * locale machinery cost more than the rest of the line. */
+static void civil_from_days(int64_t z, int64_t *y, unsigned *m, unsigned *d)
+{
+    int64_t era, doe, yoe, doy, mp;
+    z += 719468;
+    era = (z >= 0 ? z : z - 146096) / 146097;
+    doe = z - era * 146097;                                        /* [0, 146096] */
+    yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;   /* [0, 399] */
+    doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                 /* [0, 365], from March 1 */
+    mp = (5 * doy + 2) / 153;
+    *d = (unsigned)(doy - (153 * mp + 2) / 5 + 1);
+    *m = (unsigned)(mp < 10 ? mp + 3 : mp - 9);
+    *y = yoe + era * 400 + (*m <= 2);
+}
+
 void bb_mcp_time_text(int64_t ms, char *out, size_t len)
 {
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    if (!gmtime_r(&t, &tm) || strftime(out, len, "%Y-%m-%d %H:%M UTC", &tm) == 0)
+    int64_t secs = ms >= 0 ? ms / 1000 : -((-ms + 999) / 1000), days, y;
+    int64_t rem;
+    unsigned mo, d, h, mi;
+    days = secs >= 0 ? secs / 86400 : -((-secs + 86399) / 86400);
+    rem = secs - days * 86400;
+    h = (unsigned)(rem / 3600);
+    mi = (unsigned)(rem % 3600 / 60);
+    civil_from_days(days, &y, &mo, &d);
+    if (y < 0 || y > 9999 || len < 21) {
         snprintf(out, len, "%" PRId64 " ms", ms);
+        return;
+    }
+    /* "YYYY-MM-DD HH:MM UTC" */
+    out[0] = (char)('0' + y / 1000); out[1] = (char)('0' + y / 100 % 10);
+    out[2] = (char)('0' + y / 10 % 10); out[3] = (char)('0' + y % 10);
+    out[4] = '-'; out[5] = (char)('0' + mo / 10); out[6] = (char)('0' + mo % 10);
+    out[7] = '-'; out[8] = (char)('0' + d / 10); out[9] = (char)('0' + d % 10);
+    out[10] = ' '; out[11] = (char)('0' + h / 10); out[12] = (char)('0' + h % 10);
+    out[13] = ':'; out[14] = (char)('0' + mi / 10); out[15] = (char)('0' + mi % 10);
+    memcpy(out + 16, " UTC", 5);
 }
 
 static int hexval(char c)

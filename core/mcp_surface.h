@@ -19,8 +19,8 @@
 #include "mcp.h"
 
 /* ---- method handlers (rows of bb_mcp_surface_methods) ---- */
-json_t *bb_mcp_tools_list(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err);
-json_t *bb_mcp_tools_call(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err);
+bool    bb_mcp_tools_list(bb_mcp_ctx *ctx, json_t *params, bb_jw *out, bb_mcp_error *err);   /* text rows */
+bool    bb_mcp_tools_call(bb_mcp_ctx *ctx, json_t *params, bb_jw *out, bb_mcp_error *err);
 json_t *bb_mcp_resources_list(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err);
 json_t *bb_mcp_resource_templates_list(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err);
 json_t *bb_mcp_resources_read(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err);
@@ -88,8 +88,9 @@ bool bb_mcp_template_has_var(const char *uri_template, const char *var);
 /* ---- rendering posts for people and agents (mcp_tools.c) ---- */
 
 /* One post as a compact feed entry ("- [id] @author · time · #tags ·
- * reply to X" then the content, indented) appended to buf. */
-bool bb_mcp_feed_line(const bb_post *p, char **buf, size_t *len, size_t *cap);
+ * ↳ reply" then the content, indented, on one line) appended to text
+ * (plain text, not JSON). */
+void bb_mcp_feed_line(const bb_post *p, bb_jw *text);
 /* "2026-12-03 21:40 UTC" */
 void bb_mcp_time_text(int64_t ms, char *out, size_t len);
 

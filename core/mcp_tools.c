@@ -37,7 +37,8 @@ typedef struct tool_arg {
 
 #define TOOL_ARGS_MAX 5
 
-typedef json_t *(*tool_fn)(bb_mcp_ctx *ctx, json_t *args);
+/* Writes the tool's result object (success or isError) into *out. */
+typedef void (*tool_fn)(bb_mcp_ctx *ctx, json_t *args, bb_jw *out);
 
 typedef struct tool_def {
     const char   *name;
@@ -51,12 +52,12 @@ typedef struct tool_def {
     tool_fn       fn;
 } tool_def;
 
-static json_t *t_login(bb_mcp_ctx *ctx, json_t *args);
-static json_t *t_logout(bb_mcp_ctx *ctx, json_t *args);
-static json_t *t_read_posts(bb_mcp_ctx *ctx, json_t *args);
-static json_t *t_create_post(bb_mcp_ctx *ctx, json_t *args);
-static json_t *t_get_post(bb_mcp_ctx *ctx, json_t *args);
-static json_t *t_delete_post(bb_mcp_ctx *ctx, json_t *args);
+static void t_login(bb_mcp_ctx *ctx, json_t *args, bb_jw *out);
+static void t_logout(bb_mcp_ctx *ctx, json_t *args, bb_jw *out);
+static void t_read_posts(bb_mcp_ctx *ctx, json_t *args, bb_jw *out);
+static void t_create_post(bb_mcp_ctx *ctx, json_t *args, bb_jw *out);
+static void t_get_post(bb_mcp_ctx *ctx, json_t *args, bb_jw *out);
+static void t_delete_post(bb_mcp_ctx *ctx, json_t *args, bb_jw *out);
 
 /* A post in the REST wire format; further (additive) fields are allowed. */
 #define POST_PROPS                                                                                   \
@@ -193,59 +194,90 @@ static json_t *tool_json(const tool_def *t, bb_mcp_version v)
     return o;
 }
 
-/* The definitions never change, so each version's list is built once (a
- * hot path: clients list tools often) and copied per call; copies keep
- * callers free to change what they get. */
-static json_t        *built[BB_MCP_LATEST + 1];
+/* The definitions never change, so each version's whole list is built and
+ * printed once (a hot path: clients list tools often) and copied out as
+ * text per call; the trees stay for cursor pages. */
+typedef struct built_list {
+    json_t *tools;   /* array of tool objects */
+    char   *text;    /* {"tools":[...]}, the answer without a cursor */
+    size_t  len;
+} built_list;
+
+static built_list     built[BB_MCP_LATEST + 1];
 static pthread_once_t built_once = PTHREAD_ONCE_INIT;
 
 static void build_lists(void)
 {
     for (int v = BB_MCP_2025_03_26; v <= BB_MCP_LATEST; v++) {
-        json_t *a = json_array();
+        json_t *a = json_array(), *whole;
         for (size_t i = 0; a && i < N_TOOLS; i++)
             if (json_array_append_new(a, tool_json(&tools[i], (bb_mcp_version)v)) != 0) { json_decref(a); a = NULL; }
-        built[v] = a;   /* NULL on out of memory: built per call instead */
+        built[v].tools = a;   /* NULL on out of memory: built per call instead */
+        if (a && (whole = json_pack("{s:O}", "tools", a))) {
+            built[v].text = json_dumps(whole, JSON_COMPACT);
+            built[v].len = built[v].text ? strlen(built[v].text) : 0;
+            json_decref(whole);
+        }
     }
 }
 
-static json_t *tool_entry(size_t i, bb_mcp_version v)
-{
-    pthread_once(&built_once, build_lists);
-    if (v >= BB_MCP_2025_03_26 && v <= BB_MCP_LATEST && built[v]) return json_deep_copy(json_array_get(built[v], i));
-    return tool_json(&tools[i], v);
-}
-
-json_t *bb_mcp_tools_list(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err)
+bool bb_mcp_tools_list(bb_mcp_ctx *ctx, json_t *params, bb_jw *out, bb_mcp_error *err)
 {
     size_t start, page = bb_mcp_page_size(ctx), end;
+    bb_mcp_version v = ctx->version;
+    bool have = v >= BB_MCP_2025_03_26 && v <= BB_MCP_LATEST;
     json_t *list, *res;
-    if (!bb_mcp_cursor_start(params, N_TOOLS, &start, err)) return NULL;
+    if (!bb_mcp_cursor_start(params, N_TOOLS, &start, err)) return false;
     end = start + page < N_TOOLS ? start + page : N_TOOLS;
+    pthread_once(&built_once, build_lists);
+    if (have && start == 0 && end == N_TOOLS && built[v].text) {
+        bb_jw_raw(out, built[v].text, built[v].len);
+        return true;
+    }
     list = json_array();
-    for (size_t i = start; list && i < end; i++)
-        if (json_array_append_new(list, tool_entry(i, ctx->version)) != 0) { json_decref(list); list = NULL; }
-    if (!list || !(res = json_pack("{s:o}", "tools", list)))
-        return bb_mcp_fail(err, BB_RPC_INTERNAL, "out of memory");
+    for (size_t i = start; list && i < end; i++) {
+        json_t *t = have && built[v].tools ? json_incref(json_array_get(built[v].tools, i)) : tool_json(&tools[i], v);
+        if (json_array_append_new(list, t) != 0) { json_decref(list); list = NULL; }
+    }
+    if (!list || !(res = json_pack("{s:o}", "tools", list))) {
+        bb_mcp_fail(err, BB_RPC_INTERNAL, "out of memory");
+        return false;
+    }
     bb_mcp_cursor_next(res, end, N_TOOLS);
-    return res;
+    bb_jw_json(out, res);
+    json_decref(res);
+    return true;
 }
 
 /* ---- results ------------------------------------------------------------ */
 
-/* A successful result: text always, structuredContent (stolen) from
- * 2025-06-18 on.  NULL on out of memory. */
-static json_t *tool_ok(bb_mcp_ctx *ctx, json_t *structured, const char *text)
+/* A successful result: the text block always, then from 2025-06-18 on
+ * structuredContent, which the caller writes when this returns true and
+ * closes with tool_ok_end. */
+static bool tool_ok_begin(bb_mcp_ctx *ctx, bb_jw *out, const char *text, size_t len)
 {
-    json_t *r = json_pack("{s:[{s:s, s:s}]}", "content", "type", "text", "text", text ? text : "");
-    if (!r) { json_decref(structured); return NULL; }
-    if (ctx->version >= BB_MCP_2025_06_18 && structured) json_object_set_new(r, "structuredContent", structured);
-    else json_decref(structured);
-    return r;
+    BB_JW_LIT(out, "{\"content\":[{\"type\":\"text\",\"text\":");
+    bb_jw_strn(out, text, len);
+    BB_JW_LIT(out, "}]");
+    if (ctx->version < BB_MCP_2025_06_18) return false;
+    BB_JW_LIT(out, ",\"structuredContent\":");
+    return true;
 }
 
-static json_t *tool_error(bb_mcp_ctx *ctx, const char *tool, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static json_t *tool_error(bb_mcp_ctx *ctx, const char *tool, const char *fmt, ...)
+static void tool_ok_end(bb_jw *out) { BB_JW_LIT(out, "}"); }
+
+/* A successful result with a small structured tree (stolen; NULL is out
+ * of memory). */
+static void tool_ok(bb_mcp_ctx *ctx, bb_jw *out, json_t *structured, const char *text)
+{
+    if (!structured) out->oom = true;
+    if (tool_ok_begin(ctx, out, text ? text : "", text ? strlen(text) : 0)) bb_jw_json(out, structured);
+    tool_ok_end(out);
+    json_decref(structured);
+}
+
+static void tool_error(bb_mcp_ctx *ctx, bb_jw *out, const char *tool, const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+static void tool_error(bb_mcp_ctx *ctx, bb_jw *out, const char *tool, const char *fmt, ...)
 {
     char msg[640];
     va_list ap;
@@ -254,15 +286,17 @@ static json_t *tool_error(bb_mcp_ctx *ctx, const char *tool, const char *fmt, ..
     va_end(ap);
     if (bb_mcp_log_wanted(ctx, "warning"))
         bb_mcp_log(ctx, "warning", "tools", json_pack("{s:s, s:s}", "tool", tool, "error", msg));
-    return json_pack("{s:[{s:s, s:s}], s:b}", "content", "type", "text", "text", msg, "isError", 1);
+    BB_JW_LIT(out, "{\"content\":[{\"type\":\"text\",\"text\":");
+    bb_jw_str(out, msg);
+    BB_JW_LIT(out, "}],\"isError\":true}");
 }
 
 /* Upstream failure as an isError result. */
-static json_t *tool_upstream_error(bb_mcp_ctx *ctx, const char *tool, const bb_error *e, const char *what)
+static void tool_upstream_error(bb_mcp_ctx *ctx, bb_jw *out, const char *tool, const bb_error *e, const char *what)
 {
     char msg[512];
     bb_mcp_explain(e, what, msg, sizeof msg);
-    return tool_error(ctx, tool, "%s", msg);
+    tool_error(ctx, out, tool, "%s", msg);
 }
 
 /* Wire field names of the shared validation -> this tool's argument names. */
@@ -277,24 +311,29 @@ static const char *arg_name_of(const char *wire_field)
     return wire_field;
 }
 
-static json_t *tool_invalid(bb_mcp_ctx *ctx, const char *tool, const bb_error *e)
+static void tool_invalid(bb_mcp_ctx *ctx, bb_jw *out, const char *tool, const bb_error *e)
 {
-    if (e->field[0]) return tool_error(ctx, tool, "Invalid %s: %s", arg_name_of(e->field), e->msg);
-    return tool_error(ctx, tool, "Invalid arguments: %s", e->msg);
+    if (e->field[0]) tool_error(ctx, out, tool, "Invalid %s: %s", arg_name_of(e->field), e->msg);
+    else tool_error(ctx, out, tool, "Invalid arguments: %s", e->msg);
 }
 
-static void mark_stale(json_t *sc, const bb_read_meta *m)
+/* A post or page object just written: a read served from a fallback cache
+ * says so inside it (stale, ageMs). */
+static void mark_stale(bb_jw *out, const bb_read_meta *m)
 {
-    if (!sc || !m->stale) return;
-    json_object_set_new(sc, "stale", json_true());
-    json_object_set_new(sc, "ageMs", json_integer(m->age_ms));
+    if (!m || !m->stale || out->oom || out->n == 0 || out->p[out->n - 1] != '}') return;
+    bb_jw_truncate(out, out->n - 1);
+    BB_JW_LIT(out, ",\"stale\":true,\"ageMs\":");
+    bb_jw_int(out, m->age_ms);
+    BB_JW_LIT(out, "}");
 }
 
-static bool stale_note(const bb_read_meta *m, char **buf, size_t *len, size_t *cap)
+static void stale_note(const bb_read_meta *m, bb_jw *text)
 {
-    if (!m->stale) return true;
-    return bb_mcp_append(buf, len, cap, "\nNote: the posts service is unreachable; this answer comes from a cache "
-                         "and is %" PRId64 " s old. Retry later for fresh data.\n", m->age_ms / 1000);
+    if (!m || !m->stale) return;
+    BB_JW_LIT(text, "\nNote: the posts service is unreachable; this answer comes from a cache and is ");
+    bb_jw_int(text, m->age_ms / 1000);
+    BB_JW_LIT(text, " s old. Retry later for fresh data.\n");
 }
 
 /* ---- argument checks: the same table that made the inputSchema ---------- */
@@ -361,91 +400,100 @@ static const char *arg_str(json_t *args, const char *name) { return json_string_
 
 /* ---- tools/call ----------------------------------------------------------- */
 
-json_t *bb_mcp_tools_call(bb_mcp_ctx *ctx, json_t *params, bb_mcp_error *err)
+bool bb_mcp_tools_call(bb_mcp_ctx *ctx, json_t *params, bb_jw *out, bb_mcp_error *err)
 {
     const char *name = json_string_value(json_object_get(params, "name"));
-    json_t *args = json_object_get(params, "arguments"), *res;
+    json_t *args = json_object_get(params, "arguments");
     const tool_def *t;
     char why[256];
     long long retry_s;
     bool own_args = false;
+    size_t mark = out->n;
 
-    if (!name) return bb_mcp_fail(err, BB_RPC_INVALID_PARAMS, "name: required (the tool to call)");
-    if (!(t = tool_find(name)))
-        return bb_mcp_fail(err, BB_RPC_INVALID_PARAMS, "Unknown tool '%.64s'; the tools are login, logout, "
-                           "read_posts, create_post, get_post and delete_post", name);
+    if (!name) { bb_mcp_fail(err, BB_RPC_INVALID_PARAMS, "name: required (the tool to call)"); return false; }
+    if (!(t = tool_find(name))) {
+        bb_mcp_fail(err, BB_RPC_INVALID_PARAMS, "Unknown tool '%.64s'; the tools are login, logout, "
+                    "read_posts, create_post, get_post and delete_post", name);
+        return false;
+    }
     if (!args || json_is_null(args)) {
         args = json_object();
         own_args = true;
-        if (!args) return bb_mcp_fail(err, BB_RPC_INTERNAL, "out of memory");
+        if (!args) { bb_mcp_fail(err, BB_RPC_INTERNAL, "out of memory"); return false; }
     }
     if (!json_is_object(args) || !args_fit_schema(t, args, why, sizeof why)) {
         if (!json_is_object(args)) snprintf(why, sizeof why, "arguments: must be an object");
         if (own_args) json_decref(args);
         /* MCP.md 26: from 2025-11-25 a schema mismatch is the tool's failure
          * (the model can fix it); before, a protocol error. */
-        if (ctx->version >= BB_MCP_2025_11_25)
-            return tool_error(ctx, t->name, "Invalid arguments: %s. See the tool's inputSchema.", why);
-        return bb_mcp_fail(err, BB_RPC_INVALID_PARAMS, "%s", why);
+        if (ctx->version >= BB_MCP_2025_11_25) {
+            tool_error(ctx, out, t->name, "Invalid arguments: %s. See the tool's inputSchema.", why);
+            return true;
+        }
+        bb_mcp_fail(err, BB_RPC_INVALID_PARAMS, "%s", why);
+        return false;
     }
-    if (t->needs_login && (!ctx->session || !ctx->session->agent[0])) {
-        res = tool_error(ctx, t->name, "Not logged in: call login with your agent_name first, then retry %s.",
-                         t->name);
-    } else if (t->rate != BB_RATE_NONE && !bb_mcp_rate_take(ctx, t->rate, &retry_s)) {
-        res = tool_error(ctx, t->name, "Rate limit reached for %s; retry in %lld seconds.", t->name, retry_s);
-    } else {
-        res = t->fn(ctx, args);
-    }
+    if (t->needs_login && (!ctx->session || !ctx->session->agent[0]))
+        tool_error(ctx, out, t->name, "Not logged in: call login with your agent_name first, then retry %s.", t->name);
+    else if (t->rate != BB_RATE_NONE && !bb_mcp_rate_take(ctx, t->rate, &retry_s))
+        tool_error(ctx, out, t->name, "Rate limit reached for %s; retry in %lld seconds.", t->name, retry_s);
+    else
+        t->fn(ctx, args, out);
     if (own_args) json_decref(args);
-    if (!res) return bb_mcp_fail(err, BB_RPC_INTERNAL, "out of memory");
-    return res;
+    if (out->oom) {
+        bb_jw_truncate(out, mark);
+        bb_mcp_fail(err, BB_RPC_INTERNAL, "out of memory");
+        return false;
+    }
+    return true;
 }
 
 /* ---- the handlers ------------------------------------------------------- */
 
-static json_t *t_login(bb_mcp_ctx *ctx, json_t *args)
+static void t_login(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
 {
     const char *raw = arg_str(args, "agent_name"), *name;
     char text[BB_SESSION_AGENT_MAX + 256];
     bb_post_input in;
     bb_error e;
-    json_t *res;
     bb_error_clear(&e);
     memset(&in, 0, sizeof in);
-    if (!bb_validate_author(raw, &e, "agent_name")) return tool_invalid(ctx, "login", &e);
-    if (!ctx->session) return tool_error(ctx, "login", "This connection has no session to log in to; reconnect.");
+    if (!bb_validate_author(raw, &e, "agent_name")) { tool_invalid(ctx, out, "login", &e); return; }
+    if (!ctx->session) { tool_error(ctx, out, "login", "This connection has no session to log in to; reconnect."); return; }
     /* The handle as create_post will store it (trimmed by the shared
      * rules), so delete_post's "own posts" check compares like with like. */
-    if (!bb_validate_post_fields(raw, ".", NULL, NULL, &in, &e)) return tool_invalid(ctx, "login", &e);
+    if (!bb_validate_post_fields(raw, ".", NULL, NULL, &in, &e)) { tool_invalid(ctx, out, "login", &e); return; }
     name = in.author;
     if (strlen(name) >= sizeof ctx->session->agent) {
         bb_post_input_clear(&in);
-        return tool_error(ctx, "login", "Invalid agent_name: longer than 128 characters");
+        tool_error(ctx, out, "login", "Invalid agent_name: longer than 128 characters");
+        return;
     }
     snprintf(ctx->session->agent, sizeof ctx->session->agent, "%s", name);
     ctx->session_dirty = true;
     snprintf(text, sizeof text, "Logged in as @%s on team %s. Your posts will carry this handle; "
              "use read_posts to catch up and create_post to post.", name, ctx->team);
-    res = tool_ok(ctx, json_pack("{s:s, s:s}", "agent_name", name, "team", ctx->team), text);
+    tool_ok(ctx, out, json_pack("{s:s, s:s}", "agent_name", name, "team", ctx->team), text);
     bb_post_input_clear(&in);
-    return res;
 }
 
-static json_t *t_logout(bb_mcp_ctx *ctx, json_t *args)
+static void t_logout(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
 {
     char text[BB_SESSION_AGENT_MAX + 64];
     json_t *sc;
     (void)args;
-    if (!ctx->session || !ctx->session->agent[0])
-        return tool_ok(ctx, json_pack("{s:b}", "loggedOut", 1), "You were not logged in.");
+    if (!ctx->session || !ctx->session->agent[0]) {
+        tool_ok(ctx, out, json_pack("{s:b}", "loggedOut", 1), "You were not logged in.");
+        return;
+    }
     sc = json_pack("{s:b, s:s}", "loggedOut", 1, "agent_name", ctx->session->agent);
     snprintf(text, sizeof text, "Logged out (was @%s). Call login to post again.", ctx->session->agent);
     ctx->session->agent[0] = '\0';
     ctx->session_dirty = true;
-    return tool_ok(ctx, sc, text);
+    tool_ok(ctx, out, sc, text);
 }
 
-static json_t *t_read_posts(bb_mcp_ctx *ctx, json_t *args)
+static void t_read_posts(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
 {
     char limit_s[24] = "", offset_s[24] = "";
     int64_t n;
@@ -455,10 +503,8 @@ static json_t *t_read_posts(bb_mcp_ctx *ctx, json_t *args)
     bb_error e;
     bb_upstream *inst;
     const bb_upstream_ops *up = bb_mcp_upstream(ctx, &inst);
-    char *text = NULL;
-    size_t len = 0, cap = 0;
-    json_t *sc, *res;
-    bb_status st;
+    bb_jw text = { 0 };
+    int64_t after;
 
     bb_error_clear(&e);
     memset(&q, 0, sizeof q);
@@ -466,163 +512,207 @@ static json_t *t_read_posts(bb_mcp_ctx *ctx, json_t *args)
     if (int_of(json_object_get(args, "offset"), &n)) snprintf(offset_s, sizeof offset_s, "%" PRId64, n);
     if (!bb_validate_list_query(limit_s[0] ? limit_s : NULL, offset_s[0] ? offset_s : NULL,
                                 arg_str(args, "agent_filter"), arg_str(args, "tag_filter"),
-                                arg_str(args, "thread_id"), NULL, &q, &e))
-        return tool_invalid(ctx, "read_posts", &e);
+                                arg_str(args, "thread_id"), NULL, &q, &e)) {
+        tool_invalid(ctx, out, "read_posts", &e);
+        return;
+    }
     q.team = ctx->team;
-    if (!up) return tool_error(ctx, "read_posts", "No posts service is configured on this server.");
-    st = up->list_posts(inst, &ctx->call, &q, &pg, &meta, &e);
-    if (st != BB_OK) return tool_upstream_error(ctx, "read_posts", &e, "the feed");
+    if (!up) { tool_error(ctx, out, "read_posts", "No posts service is configured on this server."); return; }
+    if (up->list_posts(inst, &ctx->call, &q, &pg, &meta, &e) != BB_OK) {
+        tool_upstream_error(ctx, out, "read_posts", &e, "the feed");
+        return;
+    }
 
-    sc = bb_wire_page(&pg, q.offset, q.limit);
-    mark_stale(sc, &meta);
-    if (pg.n == 0)
-        bb_mcp_append(&text, &len, &cap, "No posts match (%" PRId64 " in total for this filter).\n", pg.total);
-    else
-        bb_mcp_append(&text, &len, &cap, "Posts %" PRId64 "-%" PRId64 " of %" PRId64 ", newest first:\n",
-                      q.offset + 1, q.offset + (int64_t)pg.n, pg.total);
-    for (size_t i = 0; text && i < pg.n; i++) bb_mcp_feed_line(&pg.posts[i], &text, &len, &cap);
-    if (text && q.offset + (int64_t)pg.n < pg.total)
-        bb_mcp_append(&text, &len, &cap, "More: call read_posts with offset %" PRId64 ".\n", q.offset + (int64_t)pg.n);
-    if (text) stale_note(&meta, &text, &len, &cap);
+    after = q.offset + (int64_t)pg.n;
+    bb_jw_reserve(&text, 128 + pg.n * 400);
+    if (pg.n == 0) {
+        BB_JW_LIT(&text, "No posts match (");
+        bb_jw_int(&text, pg.total);
+        BB_JW_LIT(&text, " in total for this filter).\n");
+    } else {
+        BB_JW_LIT(&text, "Posts ");
+        bb_jw_int(&text, q.offset + 1);
+        BB_JW_LIT(&text, "-");
+        bb_jw_int(&text, after);
+        BB_JW_LIT(&text, " of ");
+        bb_jw_int(&text, pg.total);
+        BB_JW_LIT(&text, ", newest first:\n");
+    }
+    for (size_t i = 0; i < pg.n; i++) bb_mcp_feed_line(&pg.posts[i], &text);
+    if (after < pg.total) {
+        BB_JW_LIT(&text, "More: call read_posts with offset ");
+        bb_jw_int(&text, after);
+        BB_JW_LIT(&text, ".\n");
+    }
+    stale_note(&meta, &text);
     if (bb_mcp_log_wanted(ctx, "debug"))
         bb_mcp_log(ctx, "debug", "tools", json_pack("{s:s, s:I, s:I}", "tool", "read_posts", "posts", (json_int_t)pg.n,
                                                   "totalCount", (json_int_t)pg.total));
+    if (text.oom) {
+        out->oom = true;
+    } else {
+        /* The page in the wire format, written straight after the text. */
+        if (tool_ok_begin(ctx, out, text.p, text.n)) {
+            bb_wire_page_write(out, &pg, q.offset, q.limit);
+            mark_stale(out, &meta);
+        }
+        tool_ok_end(out);
+    }
     bb_post_page_clear(&pg);
-    if (!sc || !text) { json_decref(sc); free(text); return NULL; }
-    res = tool_ok(ctx, sc, text);
-    free(text);
-    return res;
+    bb_jw_free(&text);
 }
 
-/* The post as text: the feed line with the whole content. */
-static char *post_text(const char *intro, const bb_post *p, const bb_read_meta *meta)
+/* The post as plain text: the feed line with the whole content. */
+static void post_text(bb_jw *t, const char *intro, const bb_post *p, const bb_read_meta *meta)
 {
-    char *text = NULL, when[40];
-    size_t len = 0, cap = 0;
+    char when[40];
     bb_mcp_time_text(p->created_ms, when, sizeof when);
-    bb_mcp_append(&text, &len, &cap, "%sPost %s by @%s at %s", intro, p->id, p->author ? p->author : "", when);
-    if (text && p->parent_id[0]) bb_mcp_append(&text, &len, &cap, ", reply to %s", p->parent_id);
-    if (text && p->thread_id[0] && strcmp(p->thread_id, p->id) != 0 && strcmp(p->thread_id, p->parent_id) != 0)
-        bb_mcp_append(&text, &len, &cap, " (thread %s)", p->thread_id);
-    for (size_t i = 0; text && i < p->n_tags; i++) bb_mcp_append(&text, &len, &cap, "%s#%s", i ? " " : "\nTags: ", p->tags[i]);
-    if (text) bb_mcp_append(&text, &len, &cap, "\n\n%s\n", p->content ? p->content : "");
-    if (text && meta) stale_note(meta, &text, &len, &cap);
-    return text;
+    bb_jw_raw(t, intro, strlen(intro));
+    BB_JW_LIT(t, "Post ");
+    bb_jw_raw(t, p->id, strlen(p->id));
+    BB_JW_LIT(t, " by @");
+    if (p->author) bb_jw_raw(t, p->author, strlen(p->author));
+    BB_JW_LIT(t, " at ");
+    bb_jw_raw(t, when, strlen(when));
+    if (p->parent_id[0]) {
+        BB_JW_LIT(t, ", reply to ");
+        bb_jw_raw(t, p->parent_id, strlen(p->parent_id));
+    }
+    if (p->thread_id[0] && strcmp(p->thread_id, p->id) != 0 && strcmp(p->thread_id, p->parent_id) != 0) {
+        BB_JW_LIT(t, " (thread ");
+        bb_jw_raw(t, p->thread_id, strlen(p->thread_id));
+        BB_JW_LIT(t, ")");
+    }
+    for (size_t i = 0; i < p->n_tags; i++) {
+        if (i) BB_JW_LIT(t, " #");
+        else BB_JW_LIT(t, "\nTags: #");
+        bb_jw_raw(t, p->tags[i], strlen(p->tags[i]));
+    }
+    BB_JW_LIT(t, "\n\n");
+    if (p->content) bb_jw_raw(t, p->content, strlen(p->content));
+    BB_JW_LIT(t, "\n");
+    stale_note(meta, t);
 }
 
-static json_t *t_create_post(bb_mcp_ctx *ctx, json_t *args)
+/* A post as a result: its text, and the post in the wire format. */
+static void post_result(bb_mcp_ctx *ctx, bb_jw *out, const char *intro, const bb_post *p, const bb_read_meta *meta)
+{
+    bb_jw text = { 0 };
+    post_text(&text, intro, p, meta);
+    if (text.oom) out->oom = true;
+    else if (tool_ok_begin(ctx, out, text.p, text.n)) {
+        bb_wire_post_write(out, p);
+        mark_stale(out, meta);
+    }
+    tool_ok_end(out);
+    bb_jw_free(&text);
+}
+
+static void t_create_post(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
 {
     bb_post_input in;
     bb_new_post np;
-    bb_post out;
+    bb_post made;
     bb_error e;
     bb_upstream *inst;
     const bb_upstream_ops *up = bb_mcp_upstream(ctx, &inst);
-    json_t *tags = json_object_get(args, "tags"), *res;
-    char *text;
+    json_t *tags = json_object_get(args, "tags");
 
     bb_error_clear(&e);
     memset(&in, 0, sizeof in);
-    memset(&out, 0, sizeof out);
+    memset(&made, 0, sizeof made);
     if (json_is_null(tags)) tags = NULL;
     if (!bb_validate_post_fields(ctx->session->agent, arg_str(args, "content"), tags,
-                                 arg_str(args, "parent_post_id"), &in, &e))
-        return tool_invalid(ctx, "create_post", &e);
-    if (!up) { bb_post_input_clear(&in); return tool_error(ctx, "create_post", "No posts service is configured."); }
+                                 arg_str(args, "parent_post_id"), &in, &e)) {
+        tool_invalid(ctx, out, "create_post", &e);
+        return;
+    }
+    if (!up) {
+        bb_post_input_clear(&in);
+        tool_error(ctx, out, "create_post", "No posts service is configured.");
+        return;
+    }
     np.author = in.author;
     np.content = in.content;
     np.tags = (const char *const *)in.tags;
     np.n_tags = in.n_tags;
     np.parent_id = in.parent_id[0] ? in.parent_id : NULL;
-    if (up->create_post(inst, &ctx->call, ctx->team, &np, &out, &e) != BB_OK) {
+    if (up->create_post(inst, &ctx->call, ctx->team, &np, &made, &e) != BB_OK) {
         bb_post_input_clear(&in);
-        bb_post_clear(&out);
-        if (e.code == BB_INVALID || e.code == BB_CONFLICT) return tool_invalid(ctx, "create_post", &e);
-        return tool_upstream_error(ctx, "create_post", &e, "the posts service");
+        bb_post_clear(&made);
+        if (e.code == BB_INVALID || e.code == BB_CONFLICT) tool_invalid(ctx, out, "create_post", &e);
+        else tool_upstream_error(ctx, out, "create_post", &e, "the posts service");
+        return;
     }
     bb_post_input_clear(&in);
     /* Subscribers (MCP resources/updated) hear about it like a REST post. */
-    if (ctx->srv && ctx->srv->events) bb_events_publish_post(ctx->srv->events, &out);
-    text = post_text("Posted. ", &out, NULL);
-    res = text ? tool_ok(ctx, bb_wire_post(&out), text) : NULL;
-    free(text);
-    bb_post_clear(&out);
-    return res;
+    if (ctx->srv && ctx->srv->events) bb_events_publish_post(ctx->srv->events, &made);
+    post_result(ctx, out, "Posted. ", &made, NULL);
+    bb_post_clear(&made);
 }
 
-/* get_post and delete_post take a post id: refuse what cannot be one. */
-static bool post_id_ok(bb_mcp_ctx *ctx, const char *tool, const char *id, json_t **res)
-{
-    if (bb_id_ok(id)) return true;
-    *res = tool_error(ctx, tool, "Invalid post_id: post ids are 1-39 characters of A-Z, a-z, 0-9, '_' and '-' "
-                      "(take them from read_posts)");
-    return false;
-}
-
-static json_t *t_get_post(bb_mcp_ctx *ctx, json_t *args)
+/* get_post and delete_post: the post named by post_id, read through the
+ * upstream.  false when it could not be (the isError result is written). */
+static bool fetch_post(bb_mcp_ctx *ctx, bb_jw *out, const char *tool, json_t *args, bb_post *p, bb_read_meta *meta)
 {
     const char *id = arg_str(args, "post_id");
-    bb_post p;
-    bb_read_meta meta = { 0 };
     bb_error e;
     bb_upstream *inst;
     const bb_upstream_ops *up = bb_mcp_upstream(ctx, &inst);
-    json_t *res = NULL, *sc;
-    char what[BB_ID_MAX + 8], *text;
+    char what[BB_ID_MAX + 8];
 
-    if (!post_id_ok(ctx, "get_post", id, &res)) return res;
-    if (!up) return tool_error(ctx, "get_post", "No posts service is configured.");
-    bb_error_clear(&e);
-    memset(&p, 0, sizeof p);
-    snprintf(what, sizeof what, "post %s", id);
-    if (up->get_post(inst, &ctx->call, ctx->team, id, &p, &meta, &e) != BB_OK) {
-        bb_post_clear(&p);
-        return tool_upstream_error(ctx, "get_post", &e, what);
+    memset(p, 0, sizeof *p);
+    if (!bb_id_ok(id)) {
+        tool_error(ctx, out, tool, "Invalid post_id: post ids are 1-39 characters of A-Z, a-z, 0-9, '_' and '-' "
+                   "(take them from read_posts)");
+        return false;
     }
-    sc = bb_wire_post(&p);
-    mark_stale(sc, &meta);
-    text = post_text("", &p, &meta);
-    if (sc && text) res = tool_ok(ctx, sc, text);
-    else json_decref(sc);
-    free(text);
-    bb_post_clear(&p);
-    return res;
+    if (!up) { tool_error(ctx, out, tool, "No posts service is configured."); return false; }
+    bb_error_clear(&e);
+    if (up->get_post(inst, &ctx->call, ctx->team, id, p, meta, &e) != BB_OK) {
+        bb_post_clear(p);
+        snprintf(what, sizeof what, "post %s", id);
+        tool_upstream_error(ctx, out, tool, &e, what);
+        return false;
+    }
+    return true;
 }
 
-static json_t *t_delete_post(bb_mcp_ctx *ctx, json_t *args)
+static void t_get_post(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
 {
-    const char *id = arg_str(args, "post_id");
+    bb_post p;
+    bb_read_meta meta = { 0 };
+    if (!fetch_post(ctx, out, "get_post", args, &p, &meta)) return;
+    post_result(ctx, out, "", &p, &meta);
+    bb_post_clear(&p);
+}
+
+static void t_delete_post(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
+{
     bb_post p;
     bb_read_meta meta = { 0 };
     bb_error e;
     bb_upstream *inst;
     const bb_upstream_ops *up = bb_mcp_upstream(ctx, &inst);
-    json_t *res = NULL;
     char what[BB_ID_MAX + 8], text[BB_ID_MAX + BB_SESSION_AGENT_MAX + 128];
-    bool mine;
 
-    if (!post_id_ok(ctx, "delete_post", id, &res)) return res;
-    if (!up) return tool_error(ctx, "delete_post", "No posts service is configured.");
-    bb_error_clear(&e);
-    memset(&p, 0, sizeof p);
-    snprintf(what, sizeof what, "post %s", id);
     /* Own posts only: look at the author first. */
-    if (up->get_post(inst, &ctx->call, ctx->team, id, &p, &meta, &e) != BB_OK) {
+    if (!fetch_post(ctx, out, "delete_post", args, &p, &meta)) return;
+    if (!p.author || strcmp(p.author, ctx->session->agent) != 0) {
+        tool_error(ctx, out, "delete_post", "You can only delete your own posts: post %s is by @%s, "
+                   "you are @%s.", p.id, p.author ? p.author : "?", ctx->session->agent);
         bb_post_clear(&p);
-        return tool_upstream_error(ctx, "delete_post", &e, what);
+        return;
     }
-    mine = p.author && strcmp(p.author, ctx->session->agent) == 0;
-    if (!mine) {
-        res = tool_error(ctx, "delete_post", "You can only delete your own posts: post %s is by @%s, "
-                         "you are @%s.", id, p.author ? p.author : "?", ctx->session->agent);
-        bb_post_clear(&p);
-        return res;
+    snprintf(what, sizeof what, "post %s", p.id);
+    bb_error_clear(&e);
+    if (up->delete_post(inst, &ctx->call, ctx->team, p.id, &e) != BB_OK) {
+        tool_upstream_error(ctx, out, "delete_post", &e, what);
+    } else {
+        snprintf(text, sizeof text, "Deleted post %s.", p.id);
+        tool_ok(ctx, out, json_pack("{s:s, s:b}", "postId", p.id, "deleted", 1), text);
     }
     bb_post_clear(&p);
-    if (up->delete_post(inst, &ctx->call, ctx->team, id, &e) != BB_OK)
-        return tool_upstream_error(ctx, "delete_post", &e, what);
-    snprintf(text, sizeof text, "Deleted post %s.", id);
-    return tool_ok(ctx, json_pack("{s:s, s:b}", "postId", id, "deleted", 1), text);
 }
 
 /* ---- feed rendering (also used by resources and prompts) ---------------- */
@@ -640,24 +730,35 @@ static size_t utf8_prefix(const char *s, size_t max_chars, bool *cut)
     return i;
 }
 
-bool bb_mcp_feed_line(const bb_post *p, char **buf, size_t *len, size_t *cap)
+void bb_mcp_feed_line(const bb_post *p, bb_jw *text)
 {
     char when[40];
     const char *content = p->content ? p->content : "";
     bool cut;
     size_t n = utf8_prefix(content, 280, &cut), start;
 
+    /* Written piece by piece (no printf): read_posts renders ten of these
+     * per call on the hot path. */
     bb_mcp_time_text(p->created_ms, when, sizeof when);
-    if (!bb_mcp_append(buf, len, cap, "- [%s] @%s · %s", p->id, p->author ? p->author : "", when)) return false;
-    for (size_t i = 0; i < p->n_tags; i++)
-        if (!bb_mcp_append(buf, len, cap, "%s#%s", i ? " " : " · ", p->tags[i])) return false;
+    BB_JW_LIT(text, "- [");
+    bb_jw_raw(text, p->id, strlen(p->id));
+    BB_JW_LIT(text, "] @");
+    if (p->author) bb_jw_raw(text, p->author, strlen(p->author));
+    BB_JW_LIT(text, " · ");
+    bb_jw_raw(text, when, strlen(when));
+    for (size_t i = 0; i < p->n_tags; i++) {
+        if (i) BB_JW_LIT(text, " #");
+        else BB_JW_LIT(text, " · #");
+        bb_jw_raw(text, p->tags[i], strlen(p->tags[i]));
+    }
     /* The marker names no id: a page lists exactly the ids of its posts. */
-    if (p->parent_id[0] && !bb_mcp_append(buf, len, cap, " · ↳ reply")) return false;
-    if (!bb_mcp_append(buf, len, cap, "\n  ")) return false;
-    start = *len;
-    if (!bb_mcp_append(buf, len, cap, "%.*s%s\n", (int)n, content, cut ? "…" : "")) return false;
+    if (p->parent_id[0]) BB_JW_LIT(text, " · ↳ reply");
+    BB_JW_LIT(text, "\n  ");
+    start = text->n;
+    bb_jw_raw(text, content, n);
+    if (cut) BB_JW_LIT(text, "…");
     /* One line per post: newlines in the content become spaces. */
-    for (size_t i = start; i + 1 < *len; i++)
-        if ((*buf)[i] == '\n' || (*buf)[i] == '\r') (*buf)[i] = ' ';
-    return true;
+    for (size_t i = start; !text->oom && i < text->n; i++)
+        if (text->p[i] == '\n' || text->p[i] == '\r') text->p[i] = ' ';
+    BB_JW_LIT(text, "\n");
 }

@@ -12,6 +12,8 @@
 
 #include <botboard/types.h>
 
+#include "jsonw.h"
+
 json_t *bb_wire_post(const bb_post *p);
 /* offset/limit are the request's; nextOffset is null on the last page. */
 json_t *bb_wire_page(const bb_post_page *pg, int64_t offset, int limit);
@@ -22,5 +24,8 @@ json_t *bb_wire_page(const bb_post_page *pg, int64_t offset, int limit);
  * memory.  *len gets the length. */
 char *bb_wire_post_text(const bb_post *p, size_t *len);
 char *bb_wire_page_text(const bb_post_page *pg, int64_t offset, int limit, size_t *len);
+/* The same, appended to a buffer (a page inside an MCP result). */
+void bb_wire_post_write(bb_jw *b, const bb_post *p);
+void bb_wire_page_write(bb_jw *b, const bb_post_page *pg, int64_t offset, int limit);
 
 #endif

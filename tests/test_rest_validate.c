@@ -6,8 +6,11 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "../core/validate.h"
+#include "../core/jsonw.h"
+#include "../core/mcp_surface.h"
 #include "../core/wire.h"
 
 static json_t *parse(const char *text)
@@ -352,4 +355,55 @@ Test(wire, direct_text_matches_jansson)
     expect_same_text(&pg, 37);
     pg.n = 0;
     expect_same_text(&pg, 0);
+}
+
+/* jsonw: integers and escapes byte-identical to jansson's compact output. */
+Test(jsonw, integers_and_escapes_match_jansson)
+{
+    const int64_t ints[] = { 0, 1, -1, 9, 10, -10, 1733230000123, INT64_MAX, INT64_MIN };
+    const char *strs[] = { "", "plain", "quote \" backslash \\ slash /", "tab\tnl\ncr\rbs\bff\f",
+                           "\x01\x1f\x7f", "UTF-8: é ↳ 𝄞 …" };
+    for (size_t i = 0; i < sizeof ints / sizeof ints[0]; i++) {
+        bb_jw b = { 0 };
+        json_t *j = json_integer((json_int_t)ints[i]);
+        char *want = json_dumps(j, JSON_ENCODE_ANY), *got;
+        bb_jw_int(&b, ints[i]);
+        got = bb_jw_finish(&b, NULL);
+        cr_expect_str_eq(got, want);
+        free(got);
+        free(want);
+        json_decref(j);
+    }
+    for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++) {
+        bb_jw b = { 0 };
+        json_t *j = json_string(strs[i]);
+        char *want = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT), *got;
+        bb_jw_str(&b, strs[i]);
+        got = bb_jw_finish(&b, NULL);
+        cr_expect_str_eq(got, want);
+        free(got);
+        free(want);
+        json_decref(j);
+    }
+}
+
+/* The feed's timestamps: the hand-rolled calendar agrees with gmtime +
+ * strftime across leap years, century rules and month ends. */
+Test(jsonw, feed_time_text_matches_strftime)
+{
+    uint64_t x = 88172645463325252ull;   /* xorshift: a fixed, wide spread of instants */
+    for (int i = 0; i < 20000; i++) {
+        char got[40], want[40];
+        int64_t ms;
+        time_t t;
+        struct tm tm;
+        x ^= x << 13; x ^= x >> 7; x ^= x << 17;
+        ms = (int64_t)(x % 253402300799000ull);   /* 1970 .. 9999-12-31 */
+        if (i < 4) ms = (int64_t[]){ 0, 951782400000, 4107542400000, 1709251199000 }[i];   /* 2000-02-29, 2100-03-01, 2024-02-29 */
+        t = (time_t)(ms / 1000);
+        cr_assert(gmtime_r(&t, &tm));
+        cr_assert(strftime(want, sizeof want, "%Y-%m-%d %H:%M UTC", &tm) > 0);
+        bb_mcp_time_text(ms, got, sizeof got);
+        cr_assert_str_eq(got, want, "at %lld ms", (long long)ms);
+    }
 }

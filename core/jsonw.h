@@ -1,0 +1,49 @@
+/*
+ * core/jsonw.h — compact JSON text written straight into a growing buffer.
+ *
+ * The hot paths (REST pages, MCP tool results, the JSON-RPC framing) write
+ * their answers with this instead of building a jansson tree and dumping
+ * it: a tree costs an allocation per value and a second pass to print.
+ * Strings are escaped the way jansson's json_dumps(JSON_COMPACT) escapes
+ * them, so both paths give the same bytes.
+ *
+ * Errors are sticky: after an allocation fails every call is a no-op and
+ * bb_jw_finish returns NULL, so writers check once at the end.
+ */
+#ifndef BB_CORE_JSONW_H
+#define BB_CORE_JSONW_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bb_jw {
+    char  *p;
+    size_t n, cap;
+    bool   oom;
+} bb_jw;
+
+/* Room for `more` bytes (and a NUL) without another allocation. */
+void bb_jw_reserve(bb_jw *b, size_t more);
+void bb_jw_raw(bb_jw *b, const char *s, size_t len);
+#define BB_JW_LIT(b, lit) bb_jw_raw((b), (lit), sizeof(lit) - 1)
+
+/* A JSON string of s (NULL writes ""); UTF-8 is kept, '"', '\\' and
+ * control characters are escaped. */
+void bb_jw_str(bb_jw *b, const char *s);
+void bb_jw_strn(bb_jw *b, const char *s, size_t len);
+void bb_jw_int(bb_jw *b, int64_t v);
+/* A jansson value, compact (ids, error data, small trees). */
+void bb_jw_json(bb_jw *b, const json_t *v);
+
+/* Back to an earlier length (a writer that changed its mind). */
+void bb_jw_truncate(bb_jw *b, size_t n);
+
+/* The text, NUL-terminated and malloc'd (the caller frees it), or NULL
+ * after an allocation failed.  *len gets its length.  The buffer is then
+ * empty again. */
+char *bb_jw_finish(bb_jw *b, size_t *len);
+void  bb_jw_free(bb_jw *b);
+
+#endif
