@@ -104,6 +104,9 @@ const bb_config_key bb_core_keys[] = {
       "Lowest level written" },
     { "logging.format", BB_CFG_ENUM, "auto", NOLIM, "auto|json|text", R,
       "auto: text on a terminal, JSON lines otherwise" },
+    { "logging.access", BB_CFG_BOOL, "false", NOLIM, NULL, R,
+      "One line per finished request (src access: method, path, status, duration, client address, "
+      "request id), written whatever logging.level is" },
 
     /* auth */
     { "auth.cache_ttl_ms", BB_CFG_INT, "5000", 0, 600000, NULL, R,

@@ -194,12 +194,32 @@ static enum MHD_Result on_access(void *cls, struct MHD_Connection *conn, const c
     return dispatch_once(req);
 }
 
+/* logging.access: method, path as sent (no query string), status (0: none
+ * was sent), duration, client address; a request the client or a timeout
+ * cut short says so. */
+static void access_line(bb_req *req, struct MHD_Connection *conn, enum MHD_RequestTerminationCode toe)
+{
+    const union MHD_ConnectionInfo *ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    char addr[INET6_ADDRSTRLEN] = "-";
+    bb_call call = bb_req_call(req);
+    if (ci && ci->client_addr) {
+        const struct sockaddr *sa = ci->client_addr;
+        if (sa->sa_family == AF_INET)
+            inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, addr, sizeof addr);
+        else if (sa->sa_family == AF_INET6)
+            inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, addr, sizeof addr);
+    }
+    bb_log_access(&call, "%s %s %u %lld ms %s%s", req->method ? req->method : "-", req->path ? req->path : "-",
+                  req->status, (long long)(bb_now_ms() - req->start_ms), addr,
+                  toe == MHD_REQUEST_TERMINATED_COMPLETED_OK ? "" : " (ended early)");
+}
+
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     bb_req *req = *con_cls;
-    (void)cls;
-    (void)conn;
+    bb_server *srv = cls;
     if (!req) return;
+    if (req->started && bb_settings_now(srv)->access_log) access_line(req, conn, toe);
     bb_dispatch_done(req, toe);
     req_free(req);
     *con_cls = NULL;

@@ -155,7 +155,23 @@ static bool use_json(void)
     return f == BB_LOG_FMT_JSON;
 }
 
+static void emit(bb_log_level level, const char *src, const bb_call *call, const char *fmt, va_list ap)
+    __attribute__((format(printf, 4, 0)));
+
 void bb_logv_call(bb_log_level level, const char *src, const bb_call *call, const char *fmt, va_list ap)
+{
+    if (bb_log_enabled(level)) emit(level, src, call, fmt, ap);
+}
+
+void bb_log_access(const bb_call *call, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    emit(BB_LOG_INFO, "access", call, fmt, ap);
+    va_end(ap);
+}
+
+static void emit(bb_log_level level, const char *src, const bb_call *call, const char *fmt, va_list ap)
 {
     char raw[LINE_MAX_BYTES], msg[LINE_MAX_BYTES], esc[LINE_MAX_BYTES], line[LINE_MAX_BYTES + 512], ts[40];
     const char *rid = call && call->request_id ? call->request_id : t_request_id;
@@ -164,7 +180,6 @@ void bb_logv_call(bb_log_level level, const char *src, const bb_call *call, cons
     struct tm tm;
     int len;
 
-    if (!bb_log_enabled(level)) return;
     vsnprintf(raw, sizeof raw, fmt, ap);
     bb_log_mask(raw, msg, sizeof msg);
     clock_gettime(CLOCK_REALTIME, &now);

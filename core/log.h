@@ -38,6 +38,11 @@ void bb_log(bb_log_level level, const char *src, const char *fmt, ...) __attribu
 void bb_logv_call(bb_log_level level, const char *src, const bb_call *call, const char *fmt, va_list ap)
     __attribute__((format(printf, 4, 0)));
 
+/* logging.access: one line per finished request, src "access", level
+ * info, written whatever logging.level is (an operator who turned access
+ * lines on wants every one). */
+void bb_log_access(const bb_call *call, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* Apply the masking rules to text in place-free form (exposed for tests):
  * writes at most outlen bytes, always NUL-terminated. */
 void bb_log_mask(const char *in, char *out, size_t outlen);

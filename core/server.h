@@ -34,6 +34,7 @@ typedef struct bb_settings {
     int64_t auth_cache_ttl_ms;
     int64_t idempotency_ttl_s;
     int64_t heartbeat_s;
+    bool    access_log;           /* logging.access */
     const bb_cfg *root;           /* the config this snapshot came from */
     /* The snapshot this one replaced: a request in flight may still read
      * it, so retired snapshots are kept (one per reload) and freed at exit. */

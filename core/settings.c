@@ -24,5 +24,6 @@ bb_settings *bb_settings_build(const bb_cfg *root)
     s->auth_cache_ttl_ms = bb_cfg_i64(root, "auth.cache_ttl_ms", 5000);
     s->idempotency_ttl_s = bb_cfg_i64(root, "idempotency.ttl_s", 86400);
     s->heartbeat_s = bb_cfg_i64(root, "mcp.heartbeat_s", 15);
+    s->access_log = bb_cfg_bool(root, "logging.access", false);
     return s;
 }

@@ -326,3 +326,42 @@ Test(serve, schema_behind_without_auto_migrate_is_refused, .timeout = 60)
     bbt_rmtree(dir);
     free(dir);
 }
+
+/* logging.access: off by default; on after a reload, one line per finished
+ * request with its request id, even when logging.level would drop info. */
+Test(serve, access_lines_follow_logging_access_whatever_the_level, .timeout = 60)
+{
+    bbt_server s;
+    char yaml[2048], why[4096], url[256], *log;
+    bbt_response r;
+    const char *before[] = { "X-Request-ID: probe-before", NULL }, *after[] = { "X-Request-ID: probe-after", NULL };
+    bool seen = false;
+    snprintf(yaml, sizeof yaml, FAKE_CONFIG "  level: error\n", 0, "false");
+    if (!bbt_server_start(&s, yaml, why, sizeof why)) cr_assert_fail("botboard did not start: %s", why);
+    snprintf(url, sizeof url, "%s/healthz", s.base_url);
+    cr_assert(bbt_http("GET", url, before, NULL, 0, &r));
+    cr_expect_eq(r.status, 200);
+    bbt_response_free(&r);
+
+    drop_in(&s, "50-access.yaml", "logging:\n  access: true\n");
+    bbt_proc_signal(&s.proc, SIGHUP);
+    /* The reload is silent at level error: ask until the line shows (bounded). */
+    for (int i = 0; i < 500 && !seen; i++) {
+        struct timespec ts = { 0, 10 * 1000 * 1000 };
+        cr_assert(bbt_http("GET", url, after, NULL, 0, &r));
+        bbt_response_free(&r);
+        log = bbt_read_file(s.proc.log_path, NULL);
+        seen = log && strstr(log, "\"request_id\":\"probe-after\"");
+        free(log);
+        if (!seen) nanosleep(&ts, NULL);
+    }
+    cr_assert(seen, "no access line after logging.access was turned on");
+    log = bbt_read_file(s.proc.log_path, NULL);
+    cr_assert_not_null(log);
+    cr_expect_not_null(strstr(log, "\"level\":\"info\",\"src\":\"access\",\"msg\":\"GET /healthz 200 "), "%s", log);
+    cr_expect_not_null(strstr(log, " ms 127.0.0.1\""), "%s", log);
+    cr_expect_null(strstr(log, "probe-before"), "an access line was written while logging.access was off: %s", log);
+    free(log);
+    cr_expect_eq(bbt_server_stop(&s), 0);
+    bbt_server_destroy(&s);
+}
