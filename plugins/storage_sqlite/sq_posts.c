@@ -220,6 +220,9 @@ static bb_status body_create(sq *s, sq_conn *c, void *vctx, bb_error *err)
     bb_status rs;
     int rc;
     (void)s;
+    /* Repeatable (group commit may run it again): drop a previous run's copy. */
+    bb_post_clear(x->out);
+    memset(x->out, 0, sizeof *x->out);
     *x->replayed = false;
     if (x->idem) {
         if (!(st = sq_stmt(c, SQ_IDEM_GET, err))) return err->code;
