@@ -114,6 +114,7 @@ typedef struct sq {
     bb_metric         *errors;
     bb_series         *commits;          /* write transactions committed */
     bb_series         *committed_jobs;   /* write calls acknowledged by them */
+    bb_series         *queued;           /* writes waiting in the queue (gauge) */
 } sq;
 
 extern const char *const sq_op_names[SQ_OP_COUNT];

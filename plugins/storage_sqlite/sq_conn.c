@@ -345,6 +345,7 @@ static void job_unlink(sq *s, sq_job *j)
     *pp = j->next;
     if (s->gc_tail == j) s->gc_tail = prev;
     j->next = NULL;
+    s->api->add(s->queued, -1);
 }
 
 /* The new leader's batch (gc_lock held): its own job first, then queued
@@ -363,6 +364,7 @@ static size_t take_batch(sq *s, sq_job *self)
         *pp = j->next;
         if (s->gc_tail == j) s->gc_tail = prev;
         j->next = NULL;
+        s->api->add(s->queued, -1);
         j->state = SQ_JOB_TAKEN;
         s->gc_batch[n++] = j;
     }
@@ -523,6 +525,7 @@ static bb_status run_write(sq *s, const bb_call *call, sq_op op, int mode, sq_bo
     if (s->gc_tail) s->gc_tail->next = &job;
     else s->gc_head = &job;
     s->gc_tail = &job;
+    s->api->add(s->queued, 1);
     for (;;) {
         if (job.state == SQ_JOB_DONE) break;
         if (job.state == SQ_JOB_QUEUED && !s->gc_leader) {

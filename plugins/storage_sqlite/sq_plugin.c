@@ -87,7 +87,10 @@ static void register_metrics(sq *s)
                                          "Write transactions committed (each may carry many writes)", NULL);
         bb_metric *jobs = api->metric(s->host, BB_METRIC_COUNTER, "sqlite_committed_writes_total",
                                       "Write calls acknowledged by those commits", NULL);
+        bb_metric *queued = api->metric(s->host, BB_METRIC_GAUGE, "sqlite_write_queue",
+                                        "Writes waiting for the group commit leader to take them", NULL);
         s->commits = commits ? api->series(commits, NULL) : NULL;
+        s->queued = queued ? api->series(queued, NULL) : NULL;
         s->committed_jobs = jobs ? api->series(jobs, NULL) : NULL;
     }
     for (int i = 0; i < SQ_OP_COUNT; i++) {
