@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "bbtest.h"
 #include "host.h"
@@ -720,5 +721,48 @@ Test(sqlite_group_commit, concurrent_idempotent_creates_make_one_post, .timeout 
     cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts"), 1);
     cr_assert_eq(list_total(&t, NULL, NULL), 1);
     for (int i = 0; i < 20; i++) bb_post_clear(&jobs[i].out);
+    ct_close(&t);
+}
+
+/* ---- WAL checkpoints run on their own thread ---------------------------------- */
+
+Test(sqlite_group_commit, the_wal_is_checkpointed_in_the_background, .timeout = 120)
+{
+    ct t;
+    gc_writer w[4];
+    pthread_t th[4];
+    int64_t until, rows;
+    struct stat sb;
+    char *wal;
+    ct_open_with(&t, "storage:\n  sqlite:\n    checkpoint_pages: 100\n");
+    ct_team(&t, "alpha");
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 4; i++) {
+            memset(&w[i], 0, sizeof w[i]);
+            w[i].t = &t;
+            w[i].index = i;
+            cr_assert_eq(pthread_create(&th[i], NULL, gc_write, &w[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            cr_assert_eq(w[i].failed, 0);
+        }
+    }
+    /* 800 posts write thousands of WAL frames; the thread checkpointed some. */
+    until = bb_now_ms() + 20000;
+    while (ct_metric_sum("botboard_sqlite_checkpoints_total", NULL, NULL) < 1) {
+        struct timespec ts = { 0, 1000000 };
+        cr_assert_lt(bb_now_ms(), until, "no background checkpoint ran");
+        nanosleep(&ts, NULL);
+    }
+    cr_assert(asprintf(&wal, "%s/contract.db-wal", t.dir) > 0);
+    cr_assert_eq(stat(wal, &sb), 0);
+    cr_assert_lt(sb.st_size, (off_t)2000 * 4096, "the WAL was reused, not grown to every frame (%lld bytes)",
+                 (long long)sb.st_size);
+    free(wal);
+    rows = db_scalar(&t, "SELECT count(*) FROM posts");
+    cr_assert_eq(rows, 5 * 4 * GC_EACH);
+    ct_close_app(&t);
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts"), rows, "everything is in the database after close");
     ct_close(&t);
 }

@@ -13,6 +13,7 @@
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 #include <botboard/storage.h>
 
@@ -108,6 +109,16 @@ typedef struct sq {
     int64_t            group_commit_max;
     sq_job           **gc_batch;         /* the leader's jobs, group_commit_max slots */
 
+    /* Background checkpoints (sq_ckpt.c): request threads never checkpoint. */
+    int64_t            checkpoint_pages;
+    pthread_mutex_t    ck_lock;          /* guards ck_want, ck_stop */
+    pthread_cond_t     ck_wake;
+    bool               ck_ready, ck_running, ck_stop, ck_want;
+    atomic_bool        ck_signalled;     /* a wake-up is pending: commits skip the lock */
+    pthread_t          ck_thread;
+    sq_conn            ck_conn;          /* the checkpointer's own connection */
+    bb_series         *checkpoints;
+
     bb_series         *duration[SQ_OP_COUNT];
     bb_series         *retries[SQ_OP_COUNT];
     bb_series         *give_ups[SQ_OP_COUNT];
@@ -142,6 +153,12 @@ enum { SQ_READ = 0, SQ_WRITE = 1, SQ_NO_TX = 2, SQ_WRITE_ALONE = 3 };
  * backoff and full jitter, bounded by call->deadline_ms; timed and errors
  * counted per call. */
 bb_status sq_run(sq *s, const bb_call *call, sq_op op, int mode, sq_body body, void *ctx, bb_error *err);
+
+/* ---- sq_ckpt.c ---------------------------------------------------------- */
+/* Route c's WAL commits to the checkpoint thread (instead of autocheckpoint). */
+void      sq_ckpt_hook(sq *s, sq_conn *c);
+bb_status sq_ckpt_start(sq *s, bb_error *err);
+void      sq_ckpt_stop(sq *s);   /* joins the thread; safe on a partial start */
 
 /* ---- sq_schema.c -------------------------------------------------------- */
 int       sq_schema_latest(void);

@@ -25,6 +25,9 @@ static const bb_config_key sqlite_keys[] = {
       "Memory-mapped I/O window (PRAGMA mmap_size): reads of a large database skip a copy; 0 turns it off" },
     { "pool_timeout_ms", BB_CFG_INT, "5000", 1, 600000, NULL, 0,
       "Longest wait for a free connection or the write lock when a call has no deadline" },
+    { "checkpoint_pages", BB_CFG_INT, "4000", 100, 10000000, NULL, 0,
+      "WAL pages (of the database's page size) after which a background thread checkpoints them into the database "
+      "file; writers never checkpoint unless it falls 8 times behind" },
     { "group_commit_max", BB_CFG_INT, "64", 1, 1024, NULL, 0,
       "Most writes that share one transaction and its commit (each in its own savepoint); 1 commits every write alone" },
 };
@@ -33,6 +36,7 @@ static void sq_destroy(bb_storage *self)
 {
     sq *s = sq_of(self);
     if (!s) return;
+    sq_ckpt_stop(s);
     for (size_t i = 0; s->conns && i < s->n_conns; i++) sq_close_conn(&s->conns[i]);
     free(s->conns);
     free(s->free_list);
@@ -56,6 +60,7 @@ static bb_status read_config(sq *s, const bb_cfg *node, bb_error *err)
         api->cfg_int(node, "sqlite.mmap_size", &s->mmap_bytes, err) != BB_OK ||
         api->cfg_int(node, "sqlite.pool_timeout_ms", &s->pool_timeout_ms, err) != BB_OK ||
         api->cfg_int(node, "sqlite.group_commit_max", &s->group_commit_max, err) != BB_OK ||
+        api->cfg_int(node, "sqlite.checkpoint_pages", &s->checkpoint_pages, err) != BB_OK ||
         api->cfg_int(node, "retry.max_attempts", &s->retry_max_attempts, err) != BB_OK ||
         api->cfg_int(node, "retry.base_ms", &s->retry_base_ms, err) != BB_OK ||
         api->cfg_int(node, "retry.max_ms", &s->retry_max_ms, err) != BB_OK)
@@ -89,6 +94,9 @@ static void register_metrics(sq *s)
                                       "Write calls acknowledged by those commits", NULL);
         bb_metric *queued = api->metric(s->host, BB_METRIC_GAUGE, "sqlite_write_queue",
                                         "Writes waiting for the group commit leader to take them", NULL);
+        bb_metric *ckpts = api->metric(s->host, BB_METRIC_COUNTER, "sqlite_checkpoints_total",
+                                       "WAL checkpoints run by the background checkpoint thread", NULL);
+        s->checkpoints = ckpts ? api->series(ckpts, NULL) : NULL;
         s->commits = commits ? api->series(commits, NULL) : NULL;
         s->queued = queued ? api->series(queued, NULL) : NULL;
         s->committed_jobs = jobs ? api->series(jobs, NULL) : NULL;
@@ -140,10 +148,12 @@ static bb_status sq_create(const bb_host_api *api, bb_host *host, const bb_cfg *
     }
     for (size_t i = 0; i < s->n_conns; i++) {
         if ((st = sq_open_conn(s, &s->conns[i], err)) != BB_OK) { sq_destroy((bb_storage *)(void *)s); return st; }
+        sq_ckpt_hook(s, &s->conns[i]);
         s->free_list[s->n_free++] = &s->conns[i];
     }
     /* Refuse a database from a newer botboard before anything touches it. */
     if ((st = sq_schema_check(s, &s->conns[0], err)) != BB_OK) { sq_destroy((bb_storage *)(void *)s); return st; }
+    if ((st = sq_ckpt_start(s, err)) != BB_OK) { sq_destroy((bb_storage *)(void *)s); return st; }
     api->log(host, BB_LOG_DEBUG, NULL, "opened %s (WAL, synchronous=%s, %zu connections, group commit of up to %lld)",
              s->path, s->synchronous, s->n_conns, (long long)s->group_commit_max);
     *out = (bb_storage *)(void *)s;
