@@ -1,7 +1,8 @@
 /*
  * tests/storage_contract_sqlite.c — the contract suite's SQLite hooks, plus
  * what only SQLite has: the online backup of a live database, refusing a
- * database from a newer botboard, and the BUSY retry path.
+ * database from a newer botboard, the BUSY retry path, the group commit of
+ * concurrent writes and the background WAL checkpoints.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -551,13 +552,14 @@ typedef struct gc_job {
     bb_error       err;
     bb_post        out;
     bool           replayed;
+    const bb_call *call;     /* NULL: the fixture's (no deadline) */
 } gc_job;
 
 static void *gc_run_job(void *ud)
 {
     gc_job *j = ud;
     bb_error_clear(&j->err);
-    j->got = j->t->ops->post_create(j->t->st, &j->t->call, &j->post, j->with_idem ? &j->idem : NULL, &j->out,
+    j->got = j->t->ops->post_create(j->t->st, j->call ? j->call : &j->t->call, &j->post, j->with_idem ? &j->idem : NULL, &j->out,
                                     &j->replayed, &j->err);
     return NULL;
 }
@@ -721,6 +723,49 @@ Test(sqlite_group_commit, concurrent_idempotent_creates_make_one_post, .timeout 
     cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts"), 1);
     cr_assert_eq(list_total(&t, NULL, NULL), 1);
     for (int i = 0; i < 20; i++) bb_post_clear(&jobs[i].out);
+    ct_close(&t);
+}
+
+Test(sqlite_group_commit, a_queued_write_gives_up_at_its_deadline_and_never_runs, .timeout = 60)
+{
+    ct t;
+    gc_job jobs[3];
+    pthread_t th[3];
+    bb_call late;
+    sqlite3 *db;
+    int64_t until, t0;
+    ct_open_with(&t, held_config);
+    ct_team(&t, "alpha");
+    for (int i = 0; i < 3; i++) gc_job_init(&jobs[i], &t, NULL, NULL, i == 2 ? "too late" : "on time");
+    db = hold_write_lock(&t);
+    /* Two writes: one leads (stuck in BEGIN behind our lock), one queues. */
+    for (int i = 0; i < 2; i++) cr_assert_eq(pthread_create(&th[i], NULL, gc_run_job, &jobs[i]), 0);
+    until = bb_now_ms() + 20000;
+    while (ct_metric_sum("botboard_sqlite_write_queue", NULL, NULL) < 1) {
+        struct timespec ts = { 0, 1000000 };
+        cr_assert_lt(bb_now_ms(), until, "the second write never queued");
+        nanosleep(&ts, NULL);
+    }
+    /* A third with a 200 ms deadline queues behind them and gives up. */
+    late = t.call;
+    t0 = bb_now_ms();
+    late.deadline_ms = t0 + 200;
+    jobs[2].call = &late;
+    cr_assert_eq(pthread_create(&th[2], NULL, gc_run_job, &jobs[2]), 0);
+    pthread_join(th[2], NULL);
+    cr_assert_eq(jobs[2].got, BB_UNAVAILABLE, "%s", jobs[2].err.msg);
+    cr_assert(strstr(jobs[2].err.msg, "turn to write"), "says why: %s", jobs[2].err.msg);
+    cr_assert_lt(bb_now_ms() - t0, 5000, "gave up near its deadline, not with the leader");
+    cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(jobs[i].got, BB_OK, "write %d: %s", i, jobs[i].err.msg);
+        bb_post_clear(&jobs[i].out);
+    }
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts WHERE content = 'too late'"), 0, "the abandoned write never ran");
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts"), 2);
+    cr_assert_eq(ct_metric_sum("botboard_sqlite_write_queue", NULL, NULL), 0);
     ct_close(&t);
 }
 

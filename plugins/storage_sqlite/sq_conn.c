@@ -538,7 +538,7 @@ static bb_status run_write(sq *s, const bb_call *call, sq_op op, int mode, sq_bo
         if (job.state == SQ_JOB_QUEUED) {   /* waited out its budget in the queue: never ran */
             job_unlink(s, &job);
             if (!s->gc_leader && s->gc_head) pthread_cond_signal(&s->gc_head->wake);
-            job.status = bb_fail(err, BB_UNAVAILABLE, NULL, "%s: timed out waiting for the write lock",
+            job.status = bb_fail(err, BB_UNAVAILABLE, NULL, "%s: timed out waiting for its turn to write",
                                  sq_op_names[op]);
             break;
         }

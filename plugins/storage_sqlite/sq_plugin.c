@@ -24,7 +24,7 @@ static const bb_config_key sqlite_keys[] = {
     { "mmap_size", BB_CFG_SIZE, "256MiB", 0, (int64_t)1 << 40, NULL, 0,
       "Memory-mapped I/O window (PRAGMA mmap_size): reads of a large database skip a copy; 0 turns it off" },
     { "pool_timeout_ms", BB_CFG_INT, "5000", 1, 600000, NULL, 0,
-      "Longest wait for a free connection or the write lock when a call has no deadline" },
+      "Longest wait for a free connection or for a write's turn (group commit) when a call has no deadline" },
     { "checkpoint_pages", BB_CFG_INT, "4000", 100, 10000000, NULL, 0,
       "WAL pages (of the database's page size) after which a background thread checkpoints them into the database "
       "file; writers never checkpoint unless it falls 8 times behind" },
