@@ -1,7 +1,8 @@
 /*
  * tests/storage_contract_sqlite.c — the contract suite's SQLite hooks, plus
  * what only SQLite has: the online backup of a live database, refusing a
- * database from a newer botboard, and the BUSY retry path.
+ * database from a newer botboard, the BUSY retry path, the group commit of
+ * concurrent writes and the background WAL checkpoints.
  */
 #include <criterion/criterion.h>
 #include <pthread.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 
 #include "bbtest.h"
 #include "host.h"
@@ -427,5 +429,385 @@ Test(sqlite, tags_of_rows_without_a_packed_copy_come_from_post_tags, .timeout = 
     for (int i = 0; i < 3; i++) cr_assert_str_eq(got.tags[i], tags[i], "tag %d in order", i);
     bb_post_clear(&got);
     free(path);
+    ct_close(&t);
+}
+
+/* ---- group commit: concurrent writes share commits, each keeps its outcome ------ */
+
+static double commits_now(void) { return ct_metric_sum("botboard_sqlite_commits_total", NULL, NULL); }
+static double committed_writes_now(void) { return ct_metric_sum("botboard_sqlite_committed_writes_total", NULL, NULL); }
+
+static int64_t db_scalar(const ct *t, const char *sql)
+{
+    sqlite3 *db;
+    char *path = db_path(t);
+    int64_t v;
+    cr_assert_eq(sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY, NULL), SQLITE_OK);
+    v = scalar(db, sql);
+    sqlite3_close(db);
+    free(path);
+    return v;
+}
+
+static int64_t list_total(ct *t, const char *author, const char *tag)
+{
+    bb_post_query q = { .team = "alpha", .limit = 1, .author = author, .tag = tag };
+    bb_post_page pg;
+    int64_t total;
+    OK(t->ops->post_list(t->st, &t->call, &q, &pg, &e_));
+    total = pg.total;
+    bb_post_page_clear(&pg);
+    return total;
+}
+
+#define GC_THREADS 16
+#define GC_EACH    40
+
+typedef struct gc_writer {
+    ct  *t;
+    int  index;
+    int  ok, failed;
+    char ids[GC_EACH][BB_ID_MAX];
+} gc_writer;
+
+static void *gc_write(void *ud)
+{
+    gc_writer *w = ud;
+    static const char *const even[] = { "gc", "even", NULL }, *const odd[] = { "gc", NULL };
+    char author[16];
+    snprintf(author, sizeof author, "w%02d", w->index);
+    for (int i = 0; i < GC_EACH; i++) {
+        bb_error err;
+        if (ct_post(w->t, "alpha", author, "group commit", i % 2 ? odd : even, NULL, 1000 + i, w->ids[w->ok], &err) == BB_OK)
+            w->ok++;
+        else
+            w->failed++;
+    }
+    return NULL;
+}
+
+static void concurrent_creates(const char *extra)
+{
+    ct t;
+    gc_writer w[GC_THREADS];
+    pthread_t th[GC_THREADS];
+    int64_t acked = 0;
+    double c0, j0;
+    ct_open_with(&t, extra);
+    ct_team(&t, "alpha");
+    c0 = commits_now();
+    j0 = committed_writes_now();
+    for (int i = 0; i < GC_THREADS; i++) {
+        memset(&w[i], 0, sizeof w[i]);
+        w[i].t = &t;
+        w[i].index = i;
+        cr_assert_eq(pthread_create(&th[i], NULL, gc_write, &w[i]), 0);
+    }
+    for (int i = 0; i < GC_THREADS; i++) pthread_join(th[i], NULL);
+    for (int i = 0; i < GC_THREADS; i++) {
+        cr_assert_eq(w[i].failed, 0, "writer %d: %d creates failed", i, w[i].failed);
+        acked += w[i].ok;
+        for (int k = 0; k < w[i].ok; k++) {
+            bb_post got;
+            char author[16];
+            snprintf(author, sizeof author, "w%02d", i);
+            OK(t.ops->post_get(t.st, &t.call, "alpha", w[i].ids[k], &got, &e_));
+            cr_assert_str_eq(got.author, author, "post %s is the one writer %d created", w[i].ids[k], i);
+            bb_post_clear(&got);
+        }
+    }
+    cr_assert_eq(acked, GC_THREADS * GC_EACH);
+    /* Each acknowledged create is stored exactly once, and the counters agree. */
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts"), acked);
+    cr_assert_eq(db_scalar(&t, "SELECT count(DISTINCT id) FROM posts"), acked);
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM post_tags"), acked + acked / 2);
+    cr_assert_eq(list_total(&t, NULL, NULL), acked, "totalCount of the team");
+    cr_assert_eq(list_total(&t, NULL, "gc"), acked, "totalCount of a tag every post has");
+    cr_assert_eq(list_total(&t, NULL, "even"), acked / 2, "totalCount of a tag half the posts have");
+    cr_assert_eq(list_total(&t, "w07", NULL), GC_EACH, "totalCount of one author");
+    cr_assert_eq(committed_writes_now() - j0, (double)acked, "every acknowledged create was counted as committed");
+    cr_assert_leq(commits_now() - c0, (double)acked, "no more commits than writes");
+    ct_close(&t);
+}
+
+Test(sqlite_group_commit, concurrent_creates_are_each_stored_once, .timeout = 120)
+{
+    concurrent_creates(NULL);
+}
+
+Test(sqlite_group_commit, concurrent_creates_with_group_commit_max_1, .timeout = 120)
+{
+    concurrent_creates("storage:\n  sqlite:\n    group_commit_max: 1\n");
+}
+
+/* Start n creates while another connection holds the write lock, and release
+ * it only once all but the first (the leader, waiting in BEGIN) are queued:
+ * the next leader then takes them all into one batch (group_commit_max >= n). */
+typedef struct gc_job {
+    ct            *t;
+    bb_post        post;
+    bb_idempotency idem;
+    bool           with_idem;
+    bb_status      got;
+    bb_error       err;
+    bb_post        out;
+    bool           replayed;
+    const bb_call *call;     /* NULL: the fixture's (no deadline) */
+} gc_job;
+
+static void *gc_run_job(void *ud)
+{
+    gc_job *j = ud;
+    bb_error_clear(&j->err);
+    j->got = j->t->ops->post_create(j->t->st, j->call ? j->call : &j->t->call, &j->post, j->with_idem ? &j->idem : NULL, &j->out,
+                                    &j->replayed, &j->err);
+    return NULL;
+}
+
+static void gc_job_init(gc_job *j, ct *t, const char *id, const char *parent, const char *content)
+{
+    memset(j, 0, sizeof *j);
+    j->t = t;
+    if (id) snprintf(j->post.id, sizeof j->post.id, "%s", id);
+    else bb_new_ulid(j->post.id, sizeof j->post.id);
+    snprintf(j->post.team, sizeof j->post.team, "alpha");
+    snprintf(j->post.parent_id, sizeof j->post.parent_id, "%s", parent ? parent : "");
+    j->post.author = "batcher";
+    j->post.content = (char *)content;
+    j->post.created_ms = 5000;
+}
+
+static void gc_job_idem(gc_job *j, const char *key, uint8_t body)
+{
+    j->with_idem = true;
+    j->idem.key = key;
+    memset(j->idem.request_hash, body, sizeof j->idem.request_hash);
+    j->idem.expires_ms = bb_wall_ms() + 3600000;
+}
+
+static void run_held(ct *t, gc_job *jobs, size_t n)
+{
+    pthread_t th[64];
+    sqlite3 *db = hold_write_lock(t);
+    int64_t until = bb_now_ms() + 20000;
+    cr_assert_leq(n, 64);
+    for (size_t i = 0; i < n; i++) cr_assert_eq(pthread_create(&th[i], NULL, gc_run_job, &jobs[i]), 0);
+    /* Not a sleep for timing: polls until the queue holds what we wait for. */
+    while (ct_metric_sum("botboard_sqlite_write_queue", NULL, NULL) < (double)(n - 1)) {
+        struct timespec ts = { 0, 1000000 };
+        cr_assert_lt(bb_now_ms(), until, "only %.0f of %zu writes queued",
+                     ct_metric_sum("botboard_sqlite_write_queue", NULL, NULL), n - 1);
+        nanosleep(&ts, NULL);
+    }
+    cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    for (size_t i = 0; i < n; i++) pthread_join(th[i], NULL);
+    cr_assert_eq(ct_metric_sum("botboard_sqlite_write_queue", NULL, NULL), 0, "the queue drained");
+}
+
+static const char held_config[] = "storage:\n  sqlite:\n    busy_timeout_ms: 20000\n";
+
+enum { J_OK, J_DUP_OLD, J_DUP_NEW_A, J_DUP_NEW_B, J_NO_PARENT, J_REPLY, J_IDEM_OTHER, J_IDEM_SAME, J_COUNT = 16 };
+
+static void failing_jobs_fail_alone(const char *extra, bool batched)
+{
+    ct t;
+    gc_job jobs[J_COUNT], idem_first;
+    char parent[BB_ID_MAX], dup_new[BB_ID_MAX];
+    double c0, j0;
+    int ok = 0, ok_new = 0;
+    ct_open_with(&t, extra);
+    ct_team(&t, "alpha");
+    {
+        bb_error err;
+        cr_assert_eq(ct_post(&t, "alpha", "root", "the parent", NULL, NULL, 1, parent, &err), BB_OK, "%s", err.msg);
+    }
+    /* An idempotent create committed before: same key, other body = conflict. */
+    gc_job_init(&idem_first, &t, NULL, NULL, "first");
+    gc_job_idem(&idem_first, "key-1", 0xaa);
+    gc_run_job(&idem_first);
+    cr_assert_eq(idem_first.got, BB_OK, "%s", idem_first.err.msg);
+    bb_new_ulid(dup_new, sizeof dup_new);
+
+    for (int i = 0; i < J_COUNT; i++) gc_job_init(&jobs[i], &t, NULL, NULL, "neighbour");
+    gc_job_init(&jobs[J_DUP_OLD], &t, parent, NULL, "reuses the id of a committed post");
+    gc_job_init(&jobs[J_DUP_NEW_A], &t, dup_new, NULL, "same new id, first or second");
+    gc_job_init(&jobs[J_DUP_NEW_B], &t, dup_new, NULL, "same new id, first or second");
+    gc_job_init(&jobs[J_NO_PARENT], &t, NULL, "01NOSUCHPARENT000000000000", "orphan");
+    gc_job_init(&jobs[J_REPLY], &t, NULL, parent, "a reply");
+    gc_job_init(&jobs[J_IDEM_OTHER], &t, NULL, NULL, "other body");
+    gc_job_idem(&jobs[J_IDEM_OTHER], "key-1", 0xbb);
+    gc_job_init(&jobs[J_IDEM_SAME], &t, NULL, NULL, "first");
+    gc_job_idem(&jobs[J_IDEM_SAME], "key-1", 0xaa);
+
+    c0 = commits_now();
+    j0 = committed_writes_now();
+    run_held(&t, jobs, J_COUNT);
+
+    cr_assert_eq(jobs[J_DUP_OLD].got, BB_CONFLICT, "duplicate id: %s", jobs[J_DUP_OLD].err.msg);
+    cr_assert_eq(jobs[J_NO_PARENT].got, BB_NOT_FOUND, "missing parent: %s", jobs[J_NO_PARENT].err.msg);
+    cr_assert_str_eq(jobs[J_NO_PARENT].err.field, "parentPostId");
+    cr_assert_eq(jobs[J_IDEM_OTHER].got, BB_CONFLICT, "idempotency key reused: %s", jobs[J_IDEM_OTHER].err.msg);
+    cr_assert_str_eq(jobs[J_IDEM_OTHER].err.field, "Idempotency-Key");
+    cr_assert_eq(jobs[J_IDEM_SAME].got, BB_OK, "%s", jobs[J_IDEM_SAME].err.msg);
+    cr_assert(jobs[J_IDEM_SAME].replayed);
+    cr_assert_str_eq(jobs[J_IDEM_SAME].out.id, idem_first.out.id, "the replay returns the first post");
+    cr_assert_eq(jobs[J_DUP_NEW_A].got == BB_OK ? jobs[J_DUP_NEW_B].got : jobs[J_DUP_NEW_A].got, BB_CONFLICT,
+                 "of two creates with one new id exactly one wins");
+    cr_assert(jobs[J_DUP_NEW_A].got == BB_OK || jobs[J_DUP_NEW_B].got == BB_OK);
+    cr_assert_eq(jobs[J_REPLY].got, BB_OK, "%s", jobs[J_REPLY].err.msg);
+    cr_assert_str_eq(jobs[J_REPLY].out.thread_id, parent, "a reply joins its parent's thread");
+    for (int i = 0; i < J_COUNT; i++) {
+        gc_job *j = &jobs[i];
+        if (i == J_DUP_OLD || i == J_NO_PARENT || i == J_IDEM_OTHER || i == J_DUP_NEW_A || i == J_DUP_NEW_B ||
+            i == J_IDEM_SAME || i == J_REPLY) {
+            if (j->got == BB_OK) { ok++; if (!j->replayed) ok_new++; }
+            if (j->got != BB_OK) cr_assert_null(j->out.author, "job %d: a failed create leaves no output", i);
+            bb_post_clear(&j->out);
+            continue;
+        }
+        cr_assert_eq(j->got, BB_OK, "neighbour %d: %s", i, j->err.msg);
+        cr_assert_str_eq(j->out.id, j->post.id);
+        ok++;
+        ok_new++;
+        {
+            bb_post got;
+            OK(t.ops->post_get(t.st, &t.call, "alpha", j->post.id, &got, &e_));
+            cr_assert_str_eq(got.content, "neighbour");
+            bb_post_clear(&got);
+        }
+        bb_post_clear(&j->out);
+    }
+    /* root + the first idempotent post + the new ones of this batch */
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts"), 2 + ok_new);
+    cr_assert_eq(list_total(&t, NULL, NULL), 2 + ok_new, "totalCount matches the stored posts");
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts WHERE content = 'orphan'"), 0);
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM idempotency"), 1);
+    cr_assert_eq(committed_writes_now() - j0, (double)ok, "committed writes = acknowledged creates");
+    if (batched)   /* the leader's own batch, then everything queued behind it in one */
+        cr_assert_leq(commits_now() - c0, 2, "the queued creates shared a commit (%.0f commits)", commits_now() - c0);
+    else
+        cr_assert_eq(commits_now() - c0, (double)ok, "group_commit_max 1: a commit per create");
+    bb_post_clear(&idem_first.out);
+    ct_close(&t);
+}
+
+Test(sqlite_group_commit, a_failing_create_fails_alone_in_its_batch, .timeout = 120)
+{
+    failing_jobs_fail_alone(held_config, true);
+}
+
+Test(sqlite_group_commit, group_commit_max_1_keeps_per_create_outcomes, .timeout = 120)
+{
+    failing_jobs_fail_alone("storage:\n  sqlite:\n    busy_timeout_ms: 20000\n    group_commit_max: 1\n", false);
+}
+
+Test(sqlite_group_commit, concurrent_idempotent_creates_make_one_post, .timeout = 120)
+{
+    ct t;
+    gc_job jobs[20];
+    int fresh = 0;
+    ct_open_with(&t, held_config);
+    ct_team(&t, "alpha");
+    for (int i = 0; i < 20; i++) {
+        gc_job_init(&jobs[i], &t, NULL, NULL, "once");
+        gc_job_idem(&jobs[i], "same-key", 0x5a);
+    }
+    run_held(&t, jobs, 20);
+    for (int i = 0; i < 20; i++) {
+        cr_assert_eq(jobs[i].got, BB_OK, "create %d: %s", i, jobs[i].err.msg);
+        cr_assert_str_eq(jobs[i].out.id, jobs[0].out.id, "create %d got another post", i);
+        if (!jobs[i].replayed) fresh++;
+    }
+    cr_assert_eq(fresh, 1, "one create made the post, the others replayed it");
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts"), 1);
+    cr_assert_eq(list_total(&t, NULL, NULL), 1);
+    for (int i = 0; i < 20; i++) bb_post_clear(&jobs[i].out);
+    ct_close(&t);
+}
+
+Test(sqlite_group_commit, a_queued_write_gives_up_at_its_deadline_and_never_runs, .timeout = 60)
+{
+    ct t;
+    gc_job jobs[3];
+    pthread_t th[3];
+    bb_call late;
+    sqlite3 *db;
+    int64_t until, t0;
+    ct_open_with(&t, held_config);
+    ct_team(&t, "alpha");
+    for (int i = 0; i < 3; i++) gc_job_init(&jobs[i], &t, NULL, NULL, i == 2 ? "too late" : "on time");
+    db = hold_write_lock(&t);
+    /* Two writes: one leads (stuck in BEGIN behind our lock), one queues. */
+    for (int i = 0; i < 2; i++) cr_assert_eq(pthread_create(&th[i], NULL, gc_run_job, &jobs[i]), 0);
+    until = bb_now_ms() + 20000;
+    while (ct_metric_sum("botboard_sqlite_write_queue", NULL, NULL) < 1) {
+        struct timespec ts = { 0, 1000000 };
+        cr_assert_lt(bb_now_ms(), until, "the second write never queued");
+        nanosleep(&ts, NULL);
+    }
+    /* A third with a 200 ms deadline queues behind them and gives up. */
+    late = t.call;
+    t0 = bb_now_ms();
+    late.deadline_ms = t0 + 200;
+    jobs[2].call = &late;
+    cr_assert_eq(pthread_create(&th[2], NULL, gc_run_job, &jobs[2]), 0);
+    pthread_join(th[2], NULL);
+    cr_assert_eq(jobs[2].got, BB_UNAVAILABLE, "%s", jobs[2].err.msg);
+    cr_assert(strstr(jobs[2].err.msg, "turn to write"), "says why: %s", jobs[2].err.msg);
+    cr_assert_lt(bb_now_ms() - t0, 5000, "gave up near its deadline, not with the leader");
+    cr_assert_eq(sqlite3_exec(db, "COMMIT", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(th[i], NULL);
+        cr_assert_eq(jobs[i].got, BB_OK, "write %d: %s", i, jobs[i].err.msg);
+        bb_post_clear(&jobs[i].out);
+    }
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts WHERE content = 'too late'"), 0, "the abandoned write never ran");
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts"), 2);
+    cr_assert_eq(ct_metric_sum("botboard_sqlite_write_queue", NULL, NULL), 0);
+    ct_close(&t);
+}
+
+/* ---- WAL checkpoints run on their own thread ---------------------------------- */
+
+Test(sqlite_group_commit, the_wal_is_checkpointed_in_the_background, .timeout = 120)
+{
+    ct t;
+    gc_writer w[4];
+    pthread_t th[4];
+    int64_t until, rows;
+    struct stat sb;
+    char *wal;
+    ct_open_with(&t, "storage:\n  sqlite:\n    checkpoint_pages: 100\n");
+    ct_team(&t, "alpha");
+    for (int round = 0; round < 5; round++) {
+        for (int i = 0; i < 4; i++) {
+            memset(&w[i], 0, sizeof w[i]);
+            w[i].t = &t;
+            w[i].index = i;
+            cr_assert_eq(pthread_create(&th[i], NULL, gc_write, &w[i]), 0);
+        }
+        for (int i = 0; i < 4; i++) {
+            pthread_join(th[i], NULL);
+            cr_assert_eq(w[i].failed, 0);
+        }
+    }
+    /* 800 posts write thousands of WAL frames; the thread checkpointed some. */
+    until = bb_now_ms() + 20000;
+    while (ct_metric_sum("botboard_sqlite_checkpoints_total", NULL, NULL) < 1) {
+        struct timespec ts = { 0, 1000000 };
+        cr_assert_lt(bb_now_ms(), until, "no background checkpoint ran");
+        nanosleep(&ts, NULL);
+    }
+    cr_assert(asprintf(&wal, "%s/contract.db-wal", t.dir) > 0);
+    cr_assert_eq(stat(wal, &sb), 0);
+    cr_assert_lt(sb.st_size, (off_t)2000 * 4096, "the WAL was reused, not grown to every frame (%lld bytes)",
+                 (long long)sb.st_size);
+    free(wal);
+    rows = db_scalar(&t, "SELECT count(*) FROM posts");
+    cr_assert_eq(rows, 5 * 4 * GC_EACH);
+    ct_close_app(&t);
+    cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts"), rows, "everything is in the database after close");
     ct_close(&t);
 }

@@ -2,15 +2,18 @@
  * plugins/storage_sqlite/sq.h — the SQLite storage plugin's private types.
  *
  * One instance = one database file, a small pool of connections (each with
- * its own cache of prepared statements), an in-process write lock so our own
- * writers queue on a mutex instead of spinning in SQLite's busy handler, and
- * the retry policy for BUSY/LOCKED from other processes (CLI, backup).
+ * its own cache of prepared statements), a queue of write jobs so our own
+ * writers wait in-process instead of spinning in SQLite's busy handler and
+ * share commits (group commit: one leader runs up to group_commit_max queued
+ * jobs in one transaction, each in its own savepoint), and the retry policy
+ * for BUSY/LOCKED from other processes (CLI, backup).
  */
 #ifndef BB_STORAGE_SQLITE_SQ_H
 #define BB_STORAGE_SQLITE_SQ_H
 
 #include <pthread.h>
 #include <sqlite3.h>
+#include <stdatomic.h>
 
 #include <botboard/storage.h>
 
@@ -36,7 +39,8 @@ typedef enum sq_stmt_id {
     SQ_IDEM_GET, SQ_IDEM_DELETE, SQ_IDEM_INSERT, SQ_IDEM_PURGE,
     SQ_COUNT_GET, SQ_DISTINCT,
     SQ_EXPORT_TEAMS, SQ_EXPORT_KEYS, SQ_EXPORT_POSTS,
-    SQ_BEGIN, SQ_BEGIN_IMMEDIATE, SQ_COMMIT,
+    SQ_BEGIN, SQ_BEGIN_IMMEDIATE, SQ_COMMIT, SQ_ROLLBACK,
+    SQ_SAVEPOINT, SQ_RELEASE, SQ_ROLLBACK_TO,
     SQ_STMT_COUNT
 } sq_stmt_id;
 
@@ -44,6 +48,29 @@ typedef enum sq_stmt_id {
 enum { SQ_F_AUTHOR = 1, SQ_F_TAG = 2, SQ_F_THREAD = 4, SQ_F_MENTIONS = 8, SQ_F_ASC = 16, SQ_F_COMBOS = 32 };
 
 struct sq;
+struct sq_conn;
+
+/* A unit of work run by sq_run inside one transaction. */
+typedef bb_status (*sq_body)(struct sq *s, struct sq_conn *c, void *ctx, bb_error *err);
+
+/* One write waiting in the group-commit queue.  It lives on the caller's
+ * stack; the leader that takes it writes status and *err, then wakes it. */
+typedef struct sq_job {
+    const bb_call  *call;
+    sq_op           op;
+    sq_body         body;
+    void           *ctx;
+    bb_error       *err;
+    bool            alone;     /* never shares a transaction (import, migrations) */
+    int             state;     /* SQ_JOB_QUEUED, SQ_JOB_TAKEN, SQ_JOB_DONE; under gc_lock */
+    bb_status       status;    /* final once DONE */
+    /* The leader's bookkeeping while it runs the batch. */
+    bool            settled;   /* outcome known for this batch (failure, or OK after COMMIT) */
+    bool            ran_ok;    /* body succeeded in the open transaction: OK once COMMIT succeeds */
+    pthread_cond_t  wake;      /* signalled when DONE, or to hand over the leadership */
+    struct sq_job  *next;
+} sq_job;
+enum { SQ_JOB_QUEUED, SQ_JOB_TAKEN, SQ_JOB_DONE };
 
 typedef struct sq_conn {
     struct sq    *owner;
@@ -71,13 +98,34 @@ typedef struct sq {
     sq_conn          **free_list;
     size_t             n_free;
 
-    pthread_mutex_t    write_lock;       /* one writer at a time in this process */
-    bool               write_lock_ready;
+    /* Group commit: writers queue here; the one leader at a time runs up to
+     * group_commit_max of them per transaction (it is this process's single
+     * writer, which is what the old write lock was). */
+    pthread_mutex_t    gc_lock;          /* guards everything below */
+    pthread_condattr_t gc_condattr;      /* CLOCK_MONOTONIC, for each job's cond */
+    bool               gc_ready;
+    sq_job            *gc_head, *gc_tail;
+    bool               gc_leader;        /* a leader is running a batch */
+    int64_t            group_commit_max;
+    sq_job           **gc_batch;         /* the leader's jobs, group_commit_max slots */
+
+    /* Background checkpoints (sq_ckpt.c): request threads never checkpoint. */
+    int64_t            checkpoint_pages;
+    pthread_mutex_t    ck_lock;          /* guards ck_want, ck_stop */
+    pthread_cond_t     ck_wake;
+    bool               ck_ready, ck_running, ck_stop, ck_want;
+    atomic_bool        ck_signalled;     /* a wake-up is pending: commits skip the lock */
+    pthread_t          ck_thread;
+    sq_conn            ck_conn;          /* the checkpointer's own connection */
+    bb_series         *checkpoints;
 
     bb_series         *duration[SQ_OP_COUNT];
     bb_series         *retries[SQ_OP_COUNT];
     bb_series         *give_ups[SQ_OP_COUNT];
     bb_metric         *errors;
+    bb_series         *commits;          /* write transactions committed */
+    bb_series         *committed_jobs;   /* write calls acknowledged by them */
+    bb_series         *queued;           /* writes waiting in the queue (gauge) */
 } sq;
 
 extern const char *const sq_op_names[SQ_OP_COUNT];
@@ -94,13 +142,23 @@ size_t    sq_pool_free(sq *s);
 /* Map a failing SQLite result to a status; BUSY/LOCKED set c->transient. */
 bb_status sq_fail(sq_conn *c, int rc, bb_error *err, const char *what);
 
-/* A unit of work run by sq_run inside one transaction. */
-typedef bb_status (*sq_body)(sq *s, sq_conn *c, void *ctx, bb_error *err);
-enum { SQ_READ = 0, SQ_WRITE = 1, SQ_NO_TX = 2 };
-/* Check out a connection, BEGIN (IMMEDIATE for writes), run body, COMMIT;
- * on BUSY/LOCKED roll back and retry with exponential backoff and full
- * jitter, bounded by call->deadline_ms; time it and count errors. */
+/* SQ_WRITE bodies may share a transaction (each in a savepoint) and may be
+ * run again when the batch is retried, so they must be repeatable: reset
+ * their outputs at the start.  SQ_WRITE_ALONE: a write that always runs in a
+ * transaction of its own (DDL, a source that cannot be rewound). */
+enum { SQ_READ = 0, SQ_WRITE = 1, SQ_NO_TX = 2, SQ_WRITE_ALONE = 3 };
+/* Reads: check out a connection, BEGIN (or none for SQ_NO_TX), run body,
+ * COMMIT.  Writes: queue for the group commit (see sq_conn.c).  Either way
+ * BUSY/LOCKED from another process rolls back and retries with exponential
+ * backoff and full jitter, bounded by call->deadline_ms; timed and errors
+ * counted per call. */
 bb_status sq_run(sq *s, const bb_call *call, sq_op op, int mode, sq_body body, void *ctx, bb_error *err);
+
+/* ---- sq_ckpt.c ---------------------------------------------------------- */
+/* Route c's WAL commits to the checkpoint thread (instead of autocheckpoint). */
+void      sq_ckpt_hook(sq *s, sq_conn *c);
+bb_status sq_ckpt_start(sq *s, bb_error *err);
+void      sq_ckpt_stop(sq *s);   /* joins the thread; safe on a partial start */
 
 /* ---- sq_schema.c -------------------------------------------------------- */
 int       sq_schema_latest(void);

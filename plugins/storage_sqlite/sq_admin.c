@@ -351,7 +351,7 @@ bb_status sq_import_all(bb_storage *self, const bb_call *call, bb_record_source 
     import_ctx x = { next, ud, 0 };
     bb_status st;
     if (!next) return bb_fail(err, BB_INVALID, NULL, "import needs a source");
-    st = sq_run(sq_of(self), call, SQ_OP_IMPORT, SQ_WRITE, body_import, &x, err);
+    st = sq_run(sq_of(self), call, SQ_OP_IMPORT, SQ_WRITE_ALONE, body_import, &x, err);
     if (st == BB_OK)
         sq_of(self)->api->log(sq_of(self)->host, BB_LOG_INFO, call, "imported %ld records", x.n);
     return st;

@@ -232,6 +232,9 @@ static bb_status body_create(sq *s, sq_conn *c, void *vctx, bb_error *err)
     bb_status rs;
     int rc;
     (void)s;
+    /* Repeatable (group commit may run it again): drop a previous run's copy. */
+    bb_post_clear(x->out);
+    memset(x->out, 0, sizeof *x->out);
     *x->replayed = false;
     if (x->idem) {
         if (!(st = sq_stmt(c, SQ_IDEM_GET, err))) return err->code;
@@ -303,7 +306,10 @@ bb_status sq_post_create(bb_storage *self, const bb_call *call, const bb_post *p
         return bb_fail(err, BB_INVALID, "Idempotency-Key", "empty idempotency key");
     memset(out, 0, sizeof *out);
     st = sq_run(s, call, SQ_OP_POST_CREATE, SQ_WRITE, body_create, &x, err);
-    if (st != BB_OK) bb_post_clear(out);
+    if (st != BB_OK) {   /* e.g. a replay that ran, then its batch's COMMIT failed */
+        bb_post_clear(out);
+        *x.replayed = false;
+    }
     return st;
 }
 

@@ -195,7 +195,7 @@ bb_status sq_migrate(sq *s, const bb_call *call, bool apply, bb_migration_fn fn,
     if (apply) {
         for (size_t i = 0; i < N_MIGRATIONS; i++) {
             apply_ctx ax = { i, s->api->wall_ms(), false };
-            st = sq_run(s, call, SQ_OP_MIGRATE, SQ_WRITE, body_apply, &ax, err);
+            st = sq_run(s, call, SQ_OP_MIGRATE, SQ_WRITE_ALONE, body_apply, &ax, err);
             if (st != BB_OK) return st;
             if (ax.did)
                 s->api->log(s->host, BB_LOG_INFO, call, "applied migration %d (%s)", migrations[i].version,
