@@ -268,8 +268,13 @@ bb_status bb_app_health(bb_app *app, bb_plugin_kind kind, int64_t timeout_ms, ch
     const bb_storage_ops *common;
     bb_call call = { NULL, NULL, bb_now_ms() + timeout_ms };
     if (!s->inst) return bb_fail(err, BB_UNAVAILABLE, NULL, "not configured");
-    common = s->plugin.desc->ops;
     detail[0] = '\0';
+    if (kind == BB_KIND_STORAGE) {   /* the same front as every other caller (the cache passes health through) */
+        bb_storage *st;
+        const bb_storage_ops *ops = bb_app_storage(app, &st);
+        return ops->health(st, &call, detail, len, err);
+    }
+    common = s->plugin.desc->ops;
     return common->health(s->inst, &call, detail, len, err);
 }
 
