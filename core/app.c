@@ -11,6 +11,7 @@
 
 #include "host.h"
 #include "log.h"
+#include "storage_cache.h"
 
 #define N_KINDS 3
 
@@ -29,6 +30,9 @@ struct bb_app {
     pthread_mutex_t lock;
     bb_search_path sp;
     slot           slots[N_KINDS];  /* storage, session, upstream */
+    /* In front of the storage instance unless cache.ttl_ms is 0; everyone
+     * who asks for storage (server, upstream_local, CLI) gets this front. */
+    bb_storage_cache *cache;
 };
 
 static const bb_plugin_kind kinds[N_KINDS] = { BB_KIND_STORAGE, BB_KIND_SESSION, BB_KIND_UPSTREAM };
@@ -86,16 +90,34 @@ static bool create_slot(bb_app *app, bb_plugin_kind kind, bb_error *err)
     snprintf(key, sizeof key, "%s", bb_kind_name(kind));
     node = bb_cfg_find(bb_config_root(app->cfg), key);
     bb_error_clear(&perr);
-    if (kind == BB_KIND_UPSTREAM) {
-        slot *st_slot = slot_of(app, BB_KIND_STORAGE);
-        s->host.storage_ops = st_slot->inst ? st_slot->plugin.desc->ops : NULL;
-        s->host.storage_inst = st_slot->inst;
-    }
+    if (kind == BB_KIND_UPSTREAM)   /* through the cache, like every other reader */
+        s->host.storage_ops = bb_app_storage(app, &s->host.storage_inst);
     st = common->create(&bb_host_table, &s->host, node, (bb_storage **)&s->inst, &perr);
     if (st != BB_OK || !s->inst) {
         bb_fail(err, st == BB_OK ? BB_INTERNAL : st, key, "%s plugin %s: %s", bb_kind_name(kind),
                 s->plugin.desc->name, perr.msg[0] ? perr.msg : bb_status_name(st));
         s->inst = NULL;
+        return false;
+    }
+    return true;
+}
+
+/* The post-page cache, right after the storage instance exists and before
+ * anything (upstream, server) asks for storage.  cache.ttl_ms 0 leaves the
+ * plugin's own table in place: no wrapper, no cost. */
+static bool install_cache(bb_app *app, bb_error *err)
+{
+    const bb_cfg *root = bb_config_root(app->cfg);
+    slot *s = slot_of(app, BB_KIND_STORAGE);
+    bb_storage_cache_config cc;
+    bb_error cerr;
+    cc.ttl_ms = bb_cfg_i64(root, "cache.ttl_ms", 1000);
+    cc.max_entries = (size_t)bb_cfg_i64(root, "cache.max_entries", 1024);
+    cc.max_bytes = (size_t)bb_cfg_i64(root, "cache.max_bytes", 16 << 20);
+    if (cc.ttl_ms <= 0) return true;
+    bb_error_clear(&cerr);
+    if (!(app->cache = bb_storage_cache_new(s->plugin.desc->ops, s->inst, &cc, &cerr))) {
+        bb_fail(err, cerr.code ? cerr.code : BB_INTERNAL, "cache", "%s", cerr.msg);
         return false;
     }
     return true;
@@ -112,14 +134,15 @@ static bb_status count_pending(void *ud, const bb_migration_info *m)
  * with a clear message instead of failing on the first query. */
 static bool bring_schema_up_to_date(bb_app *app, bb_error *err)
 {
-    const bb_storage_ops *ops = slot_of(app, BB_KIND_STORAGE)->plugin.desc->ops;
+    bb_storage *inst;
+    const bb_storage_ops *ops = bb_app_storage(app, &inst);   /* through the cache: applying invalidates */
     bool apply = bb_cfg_bool(bb_config_root(app->cfg), "storage.auto_migrate", true);
     bb_call call = { "migrate", NULL, 0 };
     bb_error merr;
     int pending = 0;
     bb_error_clear(&merr);
     /* One call either way: applying is a no-op on a current schema. */
-    if (ops->migrate(slot_of(app, BB_KIND_STORAGE)->inst, &call, apply, count_pending, &pending, &merr) != BB_OK) {
+    if (ops->migrate(inst, &call, apply, count_pending, &pending, &merr) != BB_OK) {
         bb_fail(err, merr.code ? merr.code : BB_INTERNAL, NULL, "%s failed: %s", apply ? "migration" : "schema check",
                 merr.msg);
         return false;
@@ -163,8 +186,10 @@ bb_app *bb_app_open(const char *config_file, unsigned flags, bb_error *err)
     /* Plugin subtrees may hold secrets too (filled and flagged just now). */
     bb_config_each_secret(app->cfg, add_secret_cb, NULL);
     if (flags & BB_APP_NO_CREATE) return app;
-    for (int i = 0; i < N_KINDS; i++)
+    for (int i = 0; i < N_KINDS; i++) {
         if ((flags & kind_flags[i]) && !create_slot(app, kinds[i], err)) goto fail;
+        if (kinds[i] == BB_KIND_STORAGE && slot_of(app, BB_KIND_STORAGE)->inst && !install_cache(app, err)) goto fail;
+    }
     if ((flags & BB_APP_MIGRATE) && slot_of(app, BB_KIND_STORAGE)->inst && !bring_schema_up_to_date(app, err))
         goto fail;
     return app;
@@ -184,6 +209,11 @@ void bb_app_close(bb_app *app)
             common->destroy(s->inst);
             s->inst = NULL;
         }
+        /* After the plugin: its watch thread calls into the cache until destroy(). */
+        if (kinds[i] == BB_KIND_STORAGE) {
+            bb_storage_cache_free(app->cache);
+            app->cache = NULL;
+        }
         if (s->loaded) bb_plugin_close(&s->plugin);
         s->loaded = false;
     }
@@ -196,10 +226,18 @@ void bb_app_close(bb_app *app)
 
 const bb_storage_ops *bb_app_storage(bb_app *app, bb_storage **inst)
 {
+    if (app->cache) return bb_storage_cache_ops(app->cache, inst);
+    return bb_app_storage_plugin(app, inst);
+}
+
+const bb_storage_ops *bb_app_storage_plugin(bb_app *app, bb_storage **inst)
+{
     slot *s = slot_of(app, BB_KIND_STORAGE);
     if (inst) *inst = s->inst;
     return s->inst ? s->plugin.desc->ops : NULL;
 }
+
+bb_storage_cache *bb_app_storage_cache(bb_app *app) { return app->cache; }
 
 const bb_session_ops *bb_app_session(bb_app *app, bb_session_store **inst)
 {
@@ -230,8 +268,13 @@ bb_status bb_app_health(bb_app *app, bb_plugin_kind kind, int64_t timeout_ms, ch
     const bb_storage_ops *common;
     bb_call call = { NULL, NULL, bb_now_ms() + timeout_ms };
     if (!s->inst) return bb_fail(err, BB_UNAVAILABLE, NULL, "not configured");
-    common = s->plugin.desc->ops;
     detail[0] = '\0';
+    if (kind == BB_KIND_STORAGE) {   /* the same front as every other caller (the cache passes health through) */
+        bb_storage *st;
+        const bb_storage_ops *ops = bb_app_storage(app, &st);
+        return ops->health(st, &call, detail, len, err);
+    }
+    common = s->plugin.desc->ops;
     return common->health(s->inst, &call, detail, len, err);
 }
 

@@ -27,6 +27,8 @@ enum {
 bb_app *bb_app_open(const char *config_file, unsigned flags, bb_error *err);
 void    bb_app_close(bb_app *app);
 
+/* Storage as everyone should use it: through the post-page cache when
+ * cache.ttl_ms > 0 (core/storage_cache.h), else the plugin's own table. */
 const bb_storage_ops  *bb_app_storage(bb_app *app, bb_storage **inst);
 const bb_session_ops  *bb_app_session(bb_app *app, bb_session_store **inst);
 const bb_upstream_ops *bb_app_upstream(bb_app *app, bb_upstream **inst);
@@ -39,6 +41,11 @@ const bb_upstream_ops *bb_app_upstream(bb_app *app, bb_upstream **inst);
 enum { BB_APP_NO_CREATE = 1u << 4 };   /* load + validate plugins, create nothing (check-config) */
 
 const bb_config *bb_app_config(const bb_app *app);
+/* The storage plugin's own table and instance, behind the cache's back
+ * (tests that play "another process"; nothing on a request path). */
+const bb_storage_ops *bb_app_storage_plugin(bb_app *app, bb_storage **inst);
+/* The cache in front of storage, NULL when cache.ttl_ms is 0. */
+struct bb_storage_cache *bb_app_storage_cache(bb_app *app);
 /* The loaded plugin of a kind (NULL if that kind was not asked for). */
 const bb_plugin *bb_app_plugin(const bb_app *app, bb_plugin_kind kind);
 /* Health of one kind's instance into detail; BB_OK when healthy. */

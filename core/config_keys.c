@@ -114,6 +114,14 @@ const bb_config_key bb_core_keys[] = {
     { "auth.cache_max_entries", BB_CFG_INT, "10000", 0, 10000000, NULL, 0,
       "Largest number of cached key lookups" },
 
+    /* cache: post pages in front of the storage plugin (core/storage_cache.c) */
+    { "cache.ttl_ms", BB_CFG_INT, "1000", 0, 600000, NULL, 0,
+      "Longest a cached post page is served (0 = no cache); bounds staleness from writers outside this process" },
+    { "cache.max_entries", BB_CFG_INT, "1024", 1, 1000000, NULL, 0,
+      "Largest number of cached post pages (distinct queries)" },
+    { "cache.max_bytes", BB_CFG_SIZE, "16MiB", 65536, 4294967296, NULL, 0,
+      "Memory for cached post pages; a page over 1/32 of it is not cached" },
+
     /* rate limits, per API key and class, token buckets */
     { "ratelimit.read.per_minute", BB_CFG_INT, "1200", 1, 100000000, NULL, R, "Reads refilled per minute" },
     { "ratelimit.read.burst", BB_CFG_INT, "200", 1, 100000000, NULL, R, "Reads allowed at once" },

@@ -133,6 +133,60 @@ Test(pg_watch, listener_reconnects_after_restart, .timeout = 90)
     pthread_mutex_destroy(&s.mu);
 }
 
+/* The post-page cache (core/storage_cache.c) rides on the same watch: a post
+ * from another instance makes this instance's cached pages stale when its
+ * NOTIFY arrives, not cache.ttl_ms later (set to 10 minutes here so only
+ * the notification can explain a fresh read). */
+Test(pg_watch, notification_invalidates_the_post_cache, .timeout = 60)
+{
+    pgfx f;
+    seen s;
+    bb_app *other;
+    bb_storage *ost;
+    const bb_storage_ops *oops;
+    bb_error err;
+    PGconn *side;
+    char yaml[2048];
+    bb_call call = { NULL, NULL, 0 };
+    bb_post_query q = { .team = "acme", .limit = 10 };
+    bb_post_page pg = { 0 };
+    memset(&s, 0, sizeof s);
+    pthread_mutex_init(&s.mu, NULL);
+    pgfx_start_pg(&f);
+    snprintf(yaml, sizeof yaml, "storage:\n  backend: postgres\n  postgres:\n    conninfo: \"%s\"\n"
+             "cache:\n  ttl_ms: 600000\nlogging:\n  level: warn\n", f.pg.conninfo);
+    f.cfg_path = bbt_write_file(f.dir, "botboard.yaml", yaml);
+    cr_assert_not_null(f.cfg_path);
+    f.app = pgfx_open_with(&f, f.cfg_path, true, &f.st, &f.ops);
+    cr_assert_not_null(bb_app_storage_cache(f.app), "the cache is in front");
+    pgfx_team(&f, "acme");
+    cr_assert_eq(f.ops->watch(f.st, on_post, &s, &err), BB_OK, "%s", err.msg);
+    side = pgfx_side(&f);
+    for (int64_t end = pgfx_now_ms() + 20000; pgfx_now_ms() < end;) {
+        char *v = pgfx_scalar(side, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'botboard' "
+                                    "AND query LIKE 'LISTEN%'");
+        bool up = strcmp(v, "1") == 0;
+        free(v);
+        if (up) break;
+        pgfx_sleep_ms(10);
+    }
+    cr_assert_eq(f.ops->post_list(f.st, &call, &q, &pg, &err), BB_OK, "%s", err.msg);
+    cr_assert_eq(pg.total, 0);
+    bb_post_page_clear(&pg);
+    other = pgfx_open_with(&f, f.cfg_path, false, &ost, &oops);
+    create(oops, ost, "01WATCHCACHE00000000000001", NULL, "bob");
+    cr_assert(wait_seen(&s, 1, 15000), "delivered within 15 s");
+    /* The callback runs after the bump, so this read cannot be the cached one. */
+    cr_assert_eq(f.ops->post_list(f.st, &call, &q, &pg, &err), BB_OK, "%s", err.msg);
+    cr_assert_eq(pg.total, 1, "the other instance's post is on this instance's next read");
+    cr_assert_str_eq(pg.posts[0].id, "01WATCHCACHE00000000000001");
+    bb_post_page_clear(&pg);
+    bb_app_close(other);
+    PQfinish(side);
+    pgfx_close(&f);
+    pthread_mutex_destroy(&s.mu);
+}
+
 /* ---- SQLite export -> PostgreSQL import -> export: identical ------------- */
 
 Test(pg_export, sqlite_to_postgres_round_trip_is_identical, .timeout = 120)

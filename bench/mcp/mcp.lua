@@ -6,7 +6,7 @@
 --   REST_PATH    instead of MCP: GET this path (the REST baseline)
 --
 -- done() prints one line the runner parses:
---   RESULT <requests/s> <p50 ms> <p99 ms> <errors> <non-2xx>
+--   RESULT <requests/s> <p50 ms> <p99 ms> <errors> <non-2xx> <requests>
 local rest = os.getenv("REST_PATH")
 
 wrk.headers["Authorization"] = os.getenv("MCP_AUTH")
@@ -30,7 +30,7 @@ function done(summary, latency, requests)
   local secs = summary.duration / 1e6
   local errs = summary.errors.connect + summary.errors.read + summary.errors.write +
                summary.errors.timeout
-  io.write(string.format("RESULT %.0f %.2f %.2f %d %d\n", summary.requests / secs,
+  io.write(string.format("RESULT %.0f %.2f %.2f %d %d %d\n", summary.requests / secs,
                          latency:percentile(50) / 1000, latency:percentile(99) / 1000, errs,
-                         summary.errors.status))
+                         summary.errors.status, summary.requests))
 end

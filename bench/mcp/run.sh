@@ -7,7 +7,10 @@
 #   bench/mcp/run.sh BUILD_DIR        (or: make bench-mcp)
 #
 # CONNS (64), SECS (10 per workload), THREADS (wrk threads, 2),
-# SERVER_THREADS (botboard's pool, 2) override the defaults.
+# SERVER_THREADS (botboard's pool, 2) override the defaults; CACHE_TTL_MS
+# sets cache.ttl_ms (0: no post cache, for before/after comparisons).
+# Each line ends with the server's CPU time (user+system from /proc/PID/stat)
+# per call: steadier than calls/s on a shared machine.
 # Targets (issue 6): read_posts >= 24k calls/s and >= 0.7 x REST.
 set -eu
 build=${1:?usage: run.sh BUILD_DIR}
@@ -45,6 +48,7 @@ ratelimit:
   read: { per_minute: 100000000, burst: 100000000 }
   write: { per_minute: 100000000, burst: 100000000 }
 YAML
+    if [ -n "${CACHE_TTL_MS:-}" ]; then printf 'cache:\n  ttl_ms: %s\n' "$CACHE_TTL_MS" >>"$tmp/botboard.yaml"; fi
 }
 
 # A free port: the server fails to start on a taken one, so try a few.
@@ -99,18 +103,23 @@ case "$check" in
 esac
 
 export MCP_AUTH="$auth" MCP_SESSION="$sid"
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$pid/stat" 2>/dev/null || echo 0; }
 # run NAME [env...]: one wrk run; prints the line and remembers calls/s
 run() {
     name=$1; shift
+    t0=$(cpu_ticks)
     out=$(env "$@" timeout $((secs + 30)) wrk -t"$wthreads" -c"$conns" -d"${secs}s" -s "$here/mcp.lua" "$base/mcp" 2>&1) || true
+    t1=$(cpu_ticks)
     line=$(printf '%s\n' "$out" | grep '^RESULT' || true)
     [ -n "$line" ] || { echo "bench-mcp: wrk failed for $name: $out" >&2; exit 1; }
     set -- $line
-    printf '%-22s %9s calls/s   p50 %6s ms   p99 %6s ms   errors %s   non-2xx %s\n' "$name" "$2" "$3" "$4" "$5" "$6"
+    cpu=$(awk -v a="$t0" -v b="$t1" -v hz="$clk_tck" -v n="$7" 'BEGIN { if (n > 0) printf "%.1f", (b - a) * 1e6 / hz / n; else print "-" }')
+    printf '%-22s %9s calls/s   p50 %6s ms   p99 %6s ms   errors %s   non-2xx %s   cpu %s us/call\n' "$name" "$2" "$3" "$4" "$5" "$6" "$cpu"
     last_rps=$2
 }
 
-echo "botboard MCP benchmark: $conns connections, ${secs}s each, wrk threads $wthreads, server threads $sthreads"
+echo "botboard MCP benchmark: $conns connections, ${secs}s each, wrk threads $wthreads, server threads $sthreads, cache.ttl_ms ${CACHE_TTL_MS:-default}"
 run "REST GET first page" REST_PATH="/v1/teams/default/posts?limit=10"
 rest_rps=$last_rps
 run "ping" MCP_METHOD=ping MCP_PARAMS='{}'

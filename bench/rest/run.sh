@@ -11,6 +11,9 @@
 # 5,000/s, p99 < 10 ms for reads at 64 connections.
 #   BENCH_SECS (default 8)   seconds per wrk run
 #   BENCH_THREADS (default 4) server.threads (poll mode; 2 stalled some of 1,000 connections past 5 s on a loaded machine)
+#   BENCH_CACHE_TTL_MS        cache.ttl_ms of the server (unset: the default; 0: no post cache, for before/after)
+# Each botboard line ends with the server's CPU time (user+system, from
+# /proc/PID/stat) per request: steadier than req/s on a shared machine.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 build=${1:-$(pwd)}
@@ -74,6 +77,7 @@ ratelimit:
   write: { per_minute: 100000000, burst: 100000000 }
   delete: { per_minute: 100000000, burst: 100000000 }
 YAML
+[ -n "${BENCH_CACHE_TTL_MS:-}" ] && printf 'cache:\n  ttl_ms: %s\n' "$BENCH_CACHE_TTL_MS" >> "$work/botboard.yaml"
 export BOTBOARD_CONFIG="$work/botboard.yaml"
 
 # Seed: one team and 10,000 posts through `botboard import` (one transaction).
@@ -90,6 +94,7 @@ key=$("$bin" key create --team bench 2>/dev/null) || { echo "bench-rest: key cre
 
 "$bin" serve >"$work/serve.log" 2>&1 &
 pids+=($!)
+server_pid=$!
 base="http://127.0.0.1:$port"
 wait_http "$base/healthz"
 
@@ -98,26 +103,39 @@ curl -s -H "Authorization: Bearer $key" "$base$page" > "$work/page.json"
 size=$(wc -c < "$work/page.json")
 grep -q '"totalCount":10000' "$work/page.json" || { echo "bench-rest: unexpected first page: $(head -c 300 "$work/page.json")"; exit 1; }
 
-# wrk summary → "req/s p50 p99 errors non2xx"
+cpu_ticks() {   # utime + stime of a process, in clock ticks
+    awk '{ print $14 + $15 }' "/proc/$1/stat" 2>/dev/null || echo 0
+}
+clk_tck=$(getconf CLK_TCK 2>/dev/null || echo 100)
+
+# wrk summary → "req/s p50 p99 errors non2xx cpu-us/req" (cpu "-" unless cpu_pid is set)
+cpu_pid=
 run_wrk() {   # conns secs url [extra wrk args...]
-    local conns=$1 s=$2 url=$3; shift 3
+    local conns=$1 s=$2 url=$3 t0=0 t1=0; shift 3
+    [ -n "$cpu_pid" ] && t0=$(cpu_ticks "$cpu_pid")
     wrk -t2 -c"$conns" -d"${s}s" --latency --timeout 5s "$@" "$url" > "$work/wrk.out" 2>&1
-    awk '
+    [ -n "$cpu_pid" ] && t1=$(cpu_ticks "$cpu_pid")
+    awk -v t0="$t0" -v t1="$t1" -v hz="$clk_tck" -v have="${cpu_pid:+1}" '
         /Requests\/sec/ { rps = $2 }
+        / requests in / { reqs = $1 }
         /^ +50%/ { p50 = $2 } /^ +99%/ { p99 = $2 }
         /Socket errors/ { gsub(",", ""); err = $4 + $6 + $8 + $10 }
         /Non-2xx/ { non2xx = $NF }
-        END { printf "%s %s %s %d %d\n", rps, p50, p99, err, non2xx }' "$work/wrk.out"
+        END {
+            cpu = (have && reqs > 0) ? sprintf("%.1f", (t1 - t0) * 1e6 / hz / reqs) : "-"
+            printf "%s %s %s %d %d %s\n", rps, p50, p99, err, non2xx, cpu
+        }' "$work/wrk.out"
 }
 ms() {   # wrk latency (e.g. 850.00us, 1.20ms, 1.01s) → ms
     awk -v v="$1" 'BEGIN { n = v + 0; if (v ~ /us$/) n /= 1000; else if (v ~ /ms$/) n = n; else if (v ~ /s$/) n *= 1000; printf "%.2f", n }'
 }
 report() {   # label result
-    read -r rps p50 p99 err non2xx <<<"$2"
-    printf "%-34s %10.0f req/s   p50 %6s ms   p99 %6s ms   errors %d   non-2xx %d\n" "$1" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$err" "$non2xx"
+    read -r rps p50 p99 err non2xx cpu <<<"$2"
+    printf "%-34s %10.0f req/s   p50 %6s ms   p99 %6s ms   errors %d   non-2xx %d   cpu %s us/req\n" "$1" "$rps" "$(ms "$p50")" "$(ms "$p99")" "$err" "$non2xx" "$cpu"
 }
 
-echo "botboard REST benchmark — $(nproc) cores, server.threads=$threads, $posts seeded posts, first page $size bytes, ${secs}s per run"
+echo "botboard REST benchmark — $(nproc) cores, server.threads=$threads, $posts seeded posts, first page $size bytes, ${secs}s per run, cache.ttl_ms ${BENCH_CACHE_TTL_MS:-default}"
+cpu_pid=$server_pid
 auth=(-H "Authorization: Bearer $key")
 wrk -t2 -c64 -d2s "${auth[@]}" "$base$page" >/dev/null 2>&1   # warm-up
 first=$(run_wrk 64 "$secs" "$base$page" "${auth[@]}")
@@ -126,6 +144,7 @@ tagged=$(run_wrk 64 "$secs" "$base/v1/teams/bench/posts?limit=10&tag=t7" "${auth
 report "GET tag filter (limit 10), 64c" "$tagged"
 created=$(BB_KEY=$key BB_TEAM=bench run_wrk 64 "$secs" "$base" -s "$here/post.lua")
 report "POST create, 64c" "$created"
+cpu_pid=   # nginx: not our process
 
 # nginx: the same number of bytes from a static file.
 nport=$(free_port)
@@ -163,13 +182,14 @@ report "nginx static $size-byte JSON, 64c" "$ngx"
 kill "${pids[-1]}" 2>/dev/null; wait "${pids[-1]}" 2>/dev/null; unset 'pids[-1]'
 
 # 1,000 concurrent keep-alive connections on the first page.
+cpu_pid=$server_pid
 many=$(run_wrk 1000 "$secs" "$base$page" "${auth[@]}")
 report "GET first page, 1000c" "$many"
 
-read -r f_rps _ f_p99 _ _ <<<"$first"
-read -r n_rps _ _ _ _ <<<"$ngx"
-read -r c_rps _ _ _ _ <<<"$created"
-read -r m_rps _ _ m_err m_non <<<"$many"
+read -r f_rps _ f_p99 _ _ _ <<<"$first"
+read -r n_rps _ _ _ _ _ <<<"$ngx"
+read -r c_rps _ _ _ _ _ <<<"$created"
+read -r m_rps _ _ m_err m_non _ <<<"$many"
 ratio=$(awk -v a="$f_rps" -v b="$n_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
 echo
 echo "first-page reads / nginx static: $ratio (target >= 0.50)"

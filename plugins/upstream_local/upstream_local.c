@@ -2,8 +2,11 @@
  * plugins/upstream_local — the `upstream` kind over this process's storage
  * (host->storage()): what MCP tools call when posts live here.
  *
- * No network, so nothing to retry, cache or de-duplicate: reads are never
- * stale, and a create runs once (the storage writes it in one transaction).
+ * No network, so nothing to retry, cache or de-duplicate here, and a create
+ * runs once (the storage writes it in one transaction).  The storage table
+ * the host hands over is the core's post-page cache when cache.ttl_ms > 0:
+ * reads see every write made through this process at once, and outside
+ * writes within cache.ttl_ms (botboard.yaml(5), "Post cache").
  * The plugin assigns the id (host->new_id) and the time (host->wall_ms);
  * it publishes nothing — the core announces new posts to subscribers.
  */
