@@ -11,6 +11,7 @@
 
 #include <microhttpd.h>
 #include <jansson.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -65,6 +66,11 @@ struct bb_server {
     struct bb_sessions       *sessions;
     struct bb_mcp            *mcp;
     struct bb_events         *events;
+    /* What the storage's watch thread delivers into.  That thread runs
+     * until the plugin is destroyed (bb_app_close), after bb_service_fini
+     * freed events: fini clears watch_events under watch_mu first. */
+    pthread_mutex_t           watch_mu;
+    struct bb_events         *watch_events;
     atomic_int                in_flight;
     atomic_bool               stopping;
     int64_t                   started_wall_ms;
