@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void bb_jw_reserve(bb_jw *b, size_t more)
+void bb_jw_grow(bb_jw *b, size_t more)
 {
     char *np;
     size_t cap;
@@ -16,14 +16,6 @@ void bb_jw_reserve(bb_jw *b, size_t more)
     if (!(np = realloc(b->p, cap))) { b->oom = true; return; }
     b->p = np;
     b->cap = cap;
-}
-
-void bb_jw_raw(bb_jw *b, const char *s, size_t len)
-{
-    bb_jw_reserve(b, len);
-    if (b->oom) return;
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
 }
 
 static const char hex[] = "0123456789ABCDEF";

@@ -17,6 +17,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 typedef struct bb_jw {
     char  *p;
@@ -25,8 +26,19 @@ typedef struct bb_jw {
 } bb_jw;
 
 /* Room for `more` bytes (and a NUL) without another allocation. */
-void bb_jw_reserve(bb_jw *b, size_t more);
-void bb_jw_raw(bb_jw *b, const char *s, size_t len);
+void bb_jw_grow(bb_jw *b, size_t more);
+static inline void bb_jw_reserve(bb_jw *b, size_t more)
+{
+    if (b->n + more + 1 > b->cap) bb_jw_grow(b, more);
+}
+/* Inline: a post is written as some twenty short pieces. */
+static inline void bb_jw_raw(bb_jw *b, const char *s, size_t len)
+{
+    bb_jw_reserve(b, len);
+    if (b->oom) return;
+    memcpy(b->p + b->n, s, len);
+    b->n += len;
+}
 #define BB_JW_LIT(b, lit) bb_jw_raw((b), (lit), sizeof(lit) - 1)
 
 /* A JSON string of s (NULL writes ""); UTF-8 is kept, '"', '\\' and
