@@ -148,12 +148,13 @@ static void serve_line(stdio_state *st, bb_mcp_ctx *ctx, bool *initialized_sessi
     json_decref(body);
     if (out) write_line(st, out);
     json_decref(out);
-    if (handled.n || handled.oom) {
+    if (handled.n || handled.oom) {   /* empty: notifications only, nothing to answer */
         char *text = bb_jw_finish(&handled, NULL);
         if (text) write_text_line(st, text);
         else bb_warn("mcp", "out of memory answering a message");
         free(text);
     }
+    bb_jw_free(&handled);   /* a notification's frame was written, then dropped */
     bb_log_clear_request();
 }
 
