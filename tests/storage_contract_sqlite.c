@@ -771,6 +771,8 @@ Test(sqlite_group_commit, a_queued_write_gives_up_at_its_deadline_and_never_runs
 
 /* ---- WAL checkpoints run on their own thread ---------------------------------- */
 
+#define GC_WAL_ROUNDS 10   /* of 4 writers x GC_EACH posts */
+
 Test(sqlite_group_commit, the_wal_is_checkpointed_in_the_background, .timeout = 120)
 {
     ct t;
@@ -781,7 +783,7 @@ Test(sqlite_group_commit, the_wal_is_checkpointed_in_the_background, .timeout = 
     char *wal;
     ct_open_with(&t, "storage:\n  sqlite:\n    checkpoint_pages: 100\n");
     ct_team(&t, "alpha");
-    for (int round = 0; round < 5; round++) {
+    for (int round = 0; round < GC_WAL_ROUNDS; round++) {
         for (int i = 0; i < 4; i++) {
             memset(&w[i], 0, sizeof w[i]);
             w[i].t = &t;
@@ -793,7 +795,7 @@ Test(sqlite_group_commit, the_wal_is_checkpointed_in_the_background, .timeout = 
             cr_assert_eq(w[i].failed, 0);
         }
     }
-    /* 800 posts write thousands of WAL frames; the thread checkpointed some. */
+    /* 1,600 posts write ~12,000 WAL frames; the thread checkpointed some. */
     until = bb_now_ms() + 20000;
     while (ct_metric_sum("botboard_sqlite_checkpoints_total", NULL, NULL) < 1) {
         struct timespec ts = { 0, 1000000 };
@@ -802,11 +804,17 @@ Test(sqlite_group_commit, the_wal_is_checkpointed_in_the_background, .timeout = 
     }
     cr_assert(asprintf(&wal, "%s/contract.db-wal", t.dir) > 0);
     cr_assert_eq(stat(wal, &sb), 0);
-    cr_assert_lt(sb.st_size, (off_t)2000 * 4096, "the WAL was reused, not grown to every frame (%lld bytes)",
+    /* Bounded, not exact: the file keeps the size of its longest run
+     * between resets, which is the backlog a writer tolerates before it
+     * checkpoints itself (8 x checkpoint_pages) plus what a starved
+     * checkpoint thread let pile up on a loaded machine (seen: ~2,000
+     * frames).  Never checkpointed, half the posts already wrote ~6,300
+     * frames (measured: 479 commits, ~13 frames each). */
+    cr_assert_lt(sb.st_size, (off_t)4000 * 4096, "the WAL was reused, not grown to every frame (%lld bytes)",
                  (long long)sb.st_size);
     free(wal);
     rows = db_scalar(&t, "SELECT count(*) FROM posts");
-    cr_assert_eq(rows, 5 * 4 * GC_EACH);
+    cr_assert_eq(rows, GC_WAL_ROUNDS * 4 * GC_EACH);
     ct_close_app(&t);
     cr_assert_eq(db_scalar(&t, "SELECT count(*) FROM posts"), rows, "everything is in the database after close");
     ct_close(&t);
