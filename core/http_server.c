@@ -100,6 +100,7 @@ static void req_start(bb_req *req, const char *method)
     req->started = true;
     req->method = method;
     req->deadline_ms = req->start_ms + bb_settings_now(req->srv)->request_timeout_ms;
+    req->access_log = bb_settings_now(req->srv)->access_log;
     rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-ID");
     if (request_id_ok(rid)) snprintf(req->request_id, sizeof req->request_id, "%s", rid);
     else bb_new_ulid(req->request_id, sizeof req->request_id);
@@ -217,9 +218,9 @@ static void access_line(bb_req *req, struct MHD_Connection *conn, enum MHD_Reque
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls, enum MHD_RequestTerminationCode toe)
 {
     bb_req *req = *con_cls;
-    bb_server *srv = cls;
+    (void)cls;
     if (!req) return;
-    if (req->started && bb_settings_now(srv)->access_log) access_line(req, conn, toe);
+    if (req->started && req->access_log) access_line(req, conn, toe);
     bb_dispatch_done(req, toe);
     req_free(req);
     *con_cls = NULL;

@@ -98,6 +98,7 @@ struct bb_req {
     const char              *path;            /* as sent (still percent-encoded), without the query string */
     char                    *raw_path;        /* owns path (MHD only hands out a decoded copy) */
     bool                     started;         /* the first access-handler call happened */
+    bool                     access_log;      /* logging.access when it started (a reload may land before it ends) */
     const bb_route          *route;
     char                    *params[BB_MAX_PATH_PARAMS];   /* decoded {template} values */
     char                    *body;            /* NUL-terminated */
