@@ -20,6 +20,18 @@ void bb_jw_grow(bb_jw *b, size_t more)
 
 static const char hex[] = "0123456789ABCDEF";
 
+/* Does any byte of the 8 need an escape (< 0x20, '"' or '\\')?  Bytes
+ * >= 0x80 (UTF-8) never do.  Classic SWAR tests, eight bytes per step:
+ * the feed's text and contents are most of what a page writes. */
+static inline bool word_needs_escape(uint64_t w)
+{
+    const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+    uint64_t lt = (w - ones * 0x20) & ~w;                          /* bytes < 0x20 */
+    uint64_t q = w ^ (ones * '"'), bs = w ^ (ones * '\\');
+    uint64_t zq = (q - ones) & ~q, zb = (bs - ones) & ~bs;         /* bytes equal to '"' / '\\' */
+    return ((lt | zq | zb) & highs) != 0;
+}
+
 void bb_jw_strn(bb_jw *b, const char *s, size_t len)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : ""), *end = p + (s ? len : 0);
@@ -28,6 +40,12 @@ void bb_jw_strn(bb_jw *b, const char *s, size_t len)
     BB_JW_LIT(b, "\"");
     while (p < end) {
         const unsigned char *run = p;
+        while ((size_t)(end - p) >= 8) {
+            uint64_t w;
+            memcpy(&w, p, 8);
+            if (word_needs_escape(w)) break;
+            p += 8;
+        }
         while (p < end && *p >= 0x20 && *p != '"' && *p != '\\') p++;
         if (p > run) bb_jw_raw(b, (const char *)run, (size_t)(p - run));
         if (p == end) break;

@@ -407,3 +407,28 @@ Test(jsonw, feed_time_text_matches_strftime)
         cr_assert_str_eq(got, want, "at %lld ms", (long long)ms);
     }
 }
+
+/* The 8-bytes-at-a-time scan: an escape at every offset of a long string,
+ * among ASCII and multi-byte UTF-8, still matches jansson. */
+Test(jsonw, escapes_at_every_offset_of_long_strings)
+{
+    const char *specials[] = { "\"", "\\", "\n", "\x01", "\x1f", "\t" };
+    const char *fill = "abc é ↳ xyz 0123456789 ABCDEFGHIJ klmnop";   /* 45 bytes, mixed widths */
+    for (size_t k = 0; k < sizeof specials / sizeof specials[0]; k++) {
+        for (size_t at = 0; at <= strlen(fill); at++) {
+            char s[128];
+            bb_jw b = { 0 };
+            json_t *j;
+            char *want, *got;
+            snprintf(s, sizeof s, "%.*s%s%s", (int)at, fill, specials[k], fill + at);
+            if (!(j = json_string(s))) continue;   /* cut inside a UTF-8 sequence: not a valid string */
+            want = json_dumps(j, JSON_ENCODE_ANY | JSON_COMPACT);
+            bb_jw_str(&b, s);
+            got = bb_jw_finish(&b, NULL);
+            cr_expect_str_eq(got, want, "special %zu at %zu", k, at);
+            free(got);
+            free(want);
+            json_decref(j);
+        }
+    }
+}
