@@ -127,6 +127,25 @@ run "tools/list" MCP_METHOD=tools/list MCP_PARAMS='{}'
 run "tools/call read_posts" MCP_METHOD=tools/call MCP_PARAMS="$read_params"
 read_rps=$last_rps
 ratio=$(awk -v a="$read_rps" -v b="$rest_rps" 'BEGIN { printf "%.2f", (b > 0 ? a / b : 0) }')
-echo "read_posts / REST first page: $ratio (target >= 0.70); read_posts $read_rps calls/s (target >= 24000)"
+echo "read_posts / REST first page, one pass: $ratio"
+
+# The ratio from one REST run and one read_posts run 30 s apart drifts
+# with the machine (REST moved 35k-46k between passes on an idle 2-core
+# VM).  So: PAIRS back-to-back pairs of shorter runs, and the median of
+# their ratios is the figure.
+pairs=${PAIRS:-3}
+psecs=${PAIR_SECS:-5}
+ratios=""
+secs_main=$secs
+secs=$psecs
+for i in $(seq 1 "$pairs"); do
+    run "  pair $i: REST" REST_PATH="/v1/teams/default/posts?limit=10"
+    r_rest=$last_rps
+    run "  pair $i: read_posts" MCP_METHOD=tools/call MCP_PARAMS="$read_params"
+    ratios="$ratios $(awk -v a="$last_rps" -v b="$r_rest" 'BEGIN { printf "%.3f", (b > 0 ? a / b : 0) }')"
+done
+secs=$secs_main
+median=$(printf '%s\n' $ratios | sort -n | awk '{ v[NR] = $1 } END { if (NR % 2) m = v[(NR + 1) / 2]; else m = (v[NR / 2] + v[NR / 2 + 1]) / 2; printf "%.2f", m }')
+echo "read_posts / REST first page: $median, median of $pairs back-to-back pairs ($ratios ) (target >= 0.70); read_posts $read_rps calls/s (target >= 24000)"
 rss=$(awk '/VmHWM/ { print $2 / 1024 " MiB" }' /proc/$pid/status 2>/dev/null || echo "?")
 echo "server peak RSS: $rss"
