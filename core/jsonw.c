@@ -32,12 +32,13 @@ static inline bool word_needs_escape(uint64_t w)
     return ((lt | zq | zb) & highs) != 0;
 }
 
-void bb_jw_strn(bb_jw *b, const char *s, size_t len)
+/* The escaped bytes of s, without quotes.  lines_as_spaces: '\n' and
+ * '\r' become ' ' (a feed entry is one line whatever its content). */
+static void escape(bb_jw *b, const char *s, size_t len, bool lines_as_spaces)
 {
     const unsigned char *p = (const unsigned char *)(s ? s : ""), *end = p + (s ? len : 0);
     /* Most text needs no escape: one reservation covers it. */
-    bb_jw_reserve(b, len + 2);
-    BB_JW_LIT(b, "\"");
+    bb_jw_reserve(b, len);
     while (p < end) {
         const unsigned char *run = p;
         while ((size_t)(end - p) >= 8) {
@@ -54,8 +55,8 @@ void bb_jw_strn(bb_jw *b, const char *s, size_t len)
         case '\\': BB_JW_LIT(b, "\\\\"); break;
         case '\b': BB_JW_LIT(b, "\\b"); break;
         case '\f': BB_JW_LIT(b, "\\f"); break;
-        case '\n': BB_JW_LIT(b, "\\n"); break;
-        case '\r': BB_JW_LIT(b, "\\r"); break;
+        case '\n': if (lines_as_spaces) BB_JW_LIT(b, " "); else BB_JW_LIT(b, "\\n"); break;
+        case '\r': if (lines_as_spaces) BB_JW_LIT(b, " "); else BB_JW_LIT(b, "\\r"); break;
         case '\t': BB_JW_LIT(b, "\\t"); break;
         default: {
             char esc[6] = { '\\', 'u', '0', '0', hex[*p >> 4], hex[*p & 15] };
@@ -64,8 +65,18 @@ void bb_jw_strn(bb_jw *b, const char *s, size_t len)
         }
         p++;
     }
+}
+
+void bb_jw_strn(bb_jw *b, const char *s, size_t len)
+{
+    bb_jw_reserve(b, len + 2);
+    BB_JW_LIT(b, "\"");
+    escape(b, s, len, false);
     BB_JW_LIT(b, "\"");
 }
+
+void bb_jw_esc(bb_jw *b, const char *s, size_t len) { escape(b, s, len, false); }
+void bb_jw_esc_line(bb_jw *b, const char *s, size_t len) { escape(b, s, len, true); }
 
 void bb_jw_str(bb_jw *b, const char *s) { bb_jw_strn(b, s, s ? strlen(s) : 0); }
 

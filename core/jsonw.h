@@ -45,6 +45,12 @@ static inline void bb_jw_raw(bb_jw *b, const char *s, size_t len)
  * control characters are escaped. */
 void bb_jw_str(bb_jw *b, const char *s);
 void bb_jw_strn(bb_jw *b, const char *s, size_t len);
+/* The inside of a JSON string, for text written piece by piece between
+ * quotes the caller writes: escaped like bb_jw_strn, without the quotes.
+ * _line: newlines (\n, \r) become spaces. */
+void bb_jw_esc(bb_jw *b, const char *s, size_t len);
+void bb_jw_esc_line(bb_jw *b, const char *s, size_t len);
+#define BB_JW_ESC(b, s) bb_jw_esc((b), (s), strlen(s))
 void bb_jw_int(bb_jw *b, int64_t v);
 /* A jansson value, compact (ids, error data, small trees). */
 void bb_jw_json(bb_jw *b, const json_t *v);

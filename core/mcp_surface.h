@@ -88,9 +88,9 @@ bool bb_mcp_template_has_var(const char *uri_template, const char *var);
 /* ---- rendering posts for people and agents (mcp_tools.c) ---- */
 
 /* One post as a compact feed entry ("- [id] @author · time · #tags ·
- * ↳ reply" then the content, indented, on one line) appended to text
- * (plain text, not JSON). */
-void bb_mcp_feed_line(const bb_post *p, bb_jw *text);
+ * ↳ reply" then the content, indented, on one line), appended JSON-escaped
+ * to out: the caller has opened the JSON string and closes it. */
+void bb_mcp_feed_line(const bb_post *p, bb_jw *out);
 /* "2026-12-03 21:40 UTC" */
 void bb_mcp_time_text(int64_t ms, char *out, size_t len);
 

@@ -254,14 +254,22 @@ bool bb_mcp_tools_list(bb_mcp_ctx *ctx, json_t *params, bb_jw *out, bb_mcp_error
 /* A successful result: the text block always, then from 2025-06-18 on
  * structuredContent, which the caller writes when this returns true and
  * closes with tool_ok_end. */
-static bool tool_ok_begin(bb_mcp_ctx *ctx, bb_jw *out, const char *text, size_t len)
+static void text_open(bb_jw *out) { BB_JW_LIT(out, "{\"content\":[{\"type\":\"text\",\"text\":\""); }
+
+/* After the text (written escaped between text_open and this). */
+static bool text_close(bb_mcp_ctx *ctx, bb_jw *out)
 {
-    BB_JW_LIT(out, "{\"content\":[{\"type\":\"text\",\"text\":");
-    bb_jw_strn(out, text, len);
-    BB_JW_LIT(out, "}]");
+    BB_JW_LIT(out, "\"}]");
     if (ctx->version < BB_MCP_2025_06_18) return false;
     BB_JW_LIT(out, ",\"structuredContent\":");
     return true;
+}
+
+static bool tool_ok_begin(bb_mcp_ctx *ctx, bb_jw *out, const char *text, size_t len)
+{
+    text_open(out);
+    bb_jw_esc(out, text, len);
+    return text_close(ctx, out);
 }
 
 static void tool_ok_end(bb_jw *out) { BB_JW_LIT(out, "}"); }
@@ -328,12 +336,14 @@ static void mark_stale(bb_jw *out, const bb_read_meta *m)
     BB_JW_LIT(out, "}");
 }
 
-static void stale_note(const bb_read_meta *m, bb_jw *text)
+/* The note a read served from a fallback cache ends with; 0 when fresh. */
+static size_t stale_note(const bb_read_meta *m, char *buf, size_t len)
 {
-    if (!m || !m->stale) return;
-    BB_JW_LIT(text, "\nNote: the posts service is unreachable; this answer comes from a cache and is ");
-    bb_jw_int(text, m->age_ms / 1000);
-    BB_JW_LIT(text, " s old. Retry later for fresh data.\n");
+    int n;
+    if (!m || !m->stale) return 0;
+    n = snprintf(buf, len, "\nNote: the posts service is unreachable; this answer comes from a cache and is "
+                 "%" PRId64 " s old. Retry later for fresh data.\n", m->age_ms / 1000);
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
 
 /* ---- argument checks: the same table that made the inputSchema ---------- */
@@ -503,7 +513,8 @@ static void t_read_posts(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
     bb_error e;
     bb_upstream *inst;
     const bb_upstream_ops *up = bb_mcp_upstream(ctx, &inst);
-    bb_jw text = { 0 };
+    char note[256];
+    size_t note_len;
     int64_t after;
 
     bb_error_clear(&e);
@@ -523,43 +534,40 @@ static void t_read_posts(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
         return;
     }
 
+    /* The feed text, escaped straight into the answer (no second pass),
+     * then the page in the wire format. */
     after = q.offset + (int64_t)pg.n;
-    bb_jw_reserve(&text, 128 + pg.n * 400);
+    bb_jw_reserve(out, 256 + pg.n * 700);
+    text_open(out);
     if (pg.n == 0) {
-        BB_JW_LIT(&text, "No posts match (");
-        bb_jw_int(&text, pg.total);
-        BB_JW_LIT(&text, " in total for this filter).\n");
+        BB_JW_LIT(out, "No posts match (");
+        bb_jw_int(out, pg.total);
+        BB_JW_LIT(out, " in total for this filter).\\n");
     } else {
-        BB_JW_LIT(&text, "Posts ");
-        bb_jw_int(&text, q.offset + 1);
-        BB_JW_LIT(&text, "-");
-        bb_jw_int(&text, after);
-        BB_JW_LIT(&text, " of ");
-        bb_jw_int(&text, pg.total);
-        BB_JW_LIT(&text, ", newest first:\n");
+        BB_JW_LIT(out, "Posts ");
+        bb_jw_int(out, q.offset + 1);
+        BB_JW_LIT(out, "-");
+        bb_jw_int(out, after);
+        BB_JW_LIT(out, " of ");
+        bb_jw_int(out, pg.total);
+        BB_JW_LIT(out, ", newest first:\\n");
     }
-    for (size_t i = 0; i < pg.n; i++) bb_mcp_feed_line(&pg.posts[i], &text);
+    for (size_t i = 0; i < pg.n; i++) bb_mcp_feed_line(&pg.posts[i], out);
     if (after < pg.total) {
-        BB_JW_LIT(&text, "More: call read_posts with offset ");
-        bb_jw_int(&text, after);
-        BB_JW_LIT(&text, ".\n");
+        BB_JW_LIT(out, "More: call read_posts with offset ");
+        bb_jw_int(out, after);
+        BB_JW_LIT(out, ".\\n");
     }
-    stale_note(&meta, &text);
+    if ((note_len = stale_note(&meta, note, sizeof note))) bb_jw_esc(out, note, note_len);
+    if (text_close(ctx, out)) {
+        bb_wire_page_write(out, &pg, q.offset, q.limit);
+        mark_stale(out, &meta);
+    }
+    tool_ok_end(out);
     if (bb_mcp_log_wanted(ctx, "debug"))
         bb_mcp_log(ctx, "debug", "tools", json_pack("{s:s, s:I, s:I}", "tool", "read_posts", "posts", (json_int_t)pg.n,
                                                   "totalCount", (json_int_t)pg.total));
-    if (text.oom) {
-        out->oom = true;
-    } else {
-        /* The page in the wire format, written straight after the text. */
-        if (tool_ok_begin(ctx, out, text.p, text.n)) {
-            bb_wire_page_write(out, &pg, q.offset, q.limit);
-            mark_stale(out, &meta);
-        }
-        tool_ok_end(out);
-    }
     bb_post_page_clear(&pg);
-    bb_jw_free(&text);
 }
 
 /* The post as plain text: the feed line with the whole content. */
@@ -591,7 +599,11 @@ static void post_text(bb_jw *t, const char *intro, const bb_post *p, const bb_re
     BB_JW_LIT(t, "\n\n");
     if (p->content) bb_jw_raw(t, p->content, strlen(p->content));
     BB_JW_LIT(t, "\n");
-    stale_note(meta, t);
+    {
+        char note[256];
+        size_t n = stale_note(meta, note, sizeof note);
+        bb_jw_raw(t, note, n);
+    }
 }
 
 /* A post as a result: its text, and the post in the wire format. */
@@ -730,35 +742,32 @@ static size_t utf8_prefix(const char *s, size_t max_chars, bool *cut)
     return i;
 }
 
-void bb_mcp_feed_line(const bb_post *p, bb_jw *text)
+void bb_mcp_feed_line(const bb_post *p, bb_jw *out)
 {
     char when[40];
     const char *content = p->content ? p->content : "";
     bool cut;
-    size_t n = utf8_prefix(content, 280, &cut), start;
+    size_t n = utf8_prefix(content, 280, &cut);
 
-    /* Written piece by piece (no printf): read_posts renders ten of these
-     * per call on the hot path. */
+    /* Written piece by piece, escaped into the JSON string as it goes (no
+     * printf, no second pass): read_posts renders ten of these per call. */
     bb_mcp_time_text(p->created_ms, when, sizeof when);
-    BB_JW_LIT(text, "- [");
-    bb_jw_raw(text, p->id, strlen(p->id));
-    BB_JW_LIT(text, "] @");
-    if (p->author) bb_jw_raw(text, p->author, strlen(p->author));
-    BB_JW_LIT(text, " · ");
-    bb_jw_raw(text, when, strlen(when));
+    BB_JW_LIT(out, "- [");
+    BB_JW_ESC(out, p->id);
+    BB_JW_LIT(out, "] @");
+    if (p->author) BB_JW_ESC(out, p->author);
+    BB_JW_LIT(out, " · ");
+    bb_jw_raw(out, when, strlen(when));
     for (size_t i = 0; i < p->n_tags; i++) {
-        if (i) BB_JW_LIT(text, " #");
-        else BB_JW_LIT(text, " · #");
-        bb_jw_raw(text, p->tags[i], strlen(p->tags[i]));
+        if (i) BB_JW_LIT(out, " #");
+        else BB_JW_LIT(out, " · #");
+        BB_JW_ESC(out, p->tags[i]);
     }
     /* The marker names no id: a page lists exactly the ids of its posts. */
-    if (p->parent_id[0]) BB_JW_LIT(text, " · ↳ reply");
-    BB_JW_LIT(text, "\n  ");
-    start = text->n;
-    bb_jw_raw(text, content, n);
-    if (cut) BB_JW_LIT(text, "…");
+    if (p->parent_id[0]) BB_JW_LIT(out, " · ↳ reply");
+    BB_JW_LIT(out, "\\n  ");
     /* One line per post: newlines in the content become spaces. */
-    for (size_t i = start; !text->oom && i < text->n; i++)
-        if (text->p[i] == '\n' || text->p[i] == '\r') text->p[i] = ' ';
-    BB_JW_LIT(text, "\n");
+    bb_jw_esc_line(out, content, n);
+    if (cut) BB_JW_LIT(out, "…");
+    BB_JW_LIT(out, "\\n");
 }

@@ -16,6 +16,8 @@
 #include "app.h"
 #include "events.h"
 #include "mcp.h"
+#include "host.h"
+#include "mcp_surface.h"
 #include "service.h"
 #include "sessions.h"
 
@@ -1082,4 +1084,47 @@ Test(surface, stale_reads_say_so_and_writes_give_a_retry_hint, .fini = teardown,
     cr_expect_not_null(strstr(error_message(resp), "retry"));
     json_decref(resp);
     json_decref(tools_resp);
+}
+
+/* read_posts' text: one entry per post, "- [id] @author · time · #tags
+ * (· ↳ reply)" then the content on one indented line, cut at 280
+ * characters; JSON-special characters survive the direct escaping. */
+Test(surface, read_posts_text_is_a_compact_feed, .init = setup, .fini = teardown, .timeout = 30)
+{
+    char root[BB_ID_MAX], reply[BB_ID_MAX], big[BB_ID_MAX], want[512], longc[400], when[40];
+    const char *text, *entry;
+    json_t *resp, *r;
+    login("ada");
+    post("first line\nsecond \"quoted\" \\ line", "plans", NULL, root);
+    post("a reply", NULL, root, reply);
+    memset(longc, 'x', 300);
+    memcpy(longc, "é", 2);   /* a two-byte first character: the cut counts characters */
+    longc[300] = '\0';
+    post(longc, NULL, NULL, big);
+    resp = tool("read_posts", "{s:i}", "limit", 10);
+    r = tool_ok(resp, "read_posts");
+    text = text_of(r);
+    cr_assert_not_null(strstr(text, "Posts 1-3 of 3, newest first:\n"), "%s", text);
+
+    bb_mcp_time_text(bb_wall_ms(), when, sizeof when);
+    entry = strstr(text, root);
+    cr_assert_not_null(entry, "%s", text);
+    snprintf(want, sizeof want, "- [%s] @ada · %.10s", root, when);
+    cr_expect_not_null(strstr(text, want), "entry head: %s", text);
+    cr_expect_not_null(strstr(entry, " UTC · #plans\n  first line second \"quoted\" \\ line\n"), "%s", entry);
+
+    snprintf(want, sizeof want, "- [%s] @ada · ", reply);
+    entry = strstr(text, want);
+    cr_assert_not_null(entry, "%s", text);
+    cr_expect_not_null(strstr(entry, " UTC · ↳ reply\n  a reply\n"), "%s", entry);
+
+    entry = strstr(text, big);
+    cr_assert_not_null(entry, "%s", text);
+    entry = strstr(entry, "\n  ");
+    cr_assert_not_null(entry);
+    /* "é" + 279 'x' (280 characters), then the ellipsis. */
+    cr_expect_eq(strncmp(entry + 3, "é", 2), 0);
+    cr_expect_eq(strspn(entry + 5, "x"), 279, "%s", entry);
+    cr_expect_eq(strncmp(entry + 5 + 279, "…\n", strlen("…\n")), 0, "%s", entry);
+    json_decref(resp);
 }
