@@ -189,15 +189,7 @@ static enum MHD_Result reply_401(bb_req *req, const char *msg)
 {
     json_t *body = json_pack("{s:s, s:s, s:{}, s:s}", "error", msg, "code", "AUTH_FAILED", "details",
                              "request_id", req->request_id);
-    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    struct MHD_Response *r;
-    json_decref(body);
-    if (!text) return MHD_NO;
-    r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) { free(text); return MHD_NO; }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"botboard\"");
-    return bb_reply_queue(req, 401, r);
+    return bb_reply_json_hdr(req, 401, body, "WWW-Authenticate", "Bearer realm=\"botboard\"");
 }
 
 bool bb_auth_request(bb_req *req, enum MHD_Result *answered)

@@ -35,17 +35,9 @@ enum MHD_Result bb_dispatch(bb_req *req)
     case BB_MATCH_NO_PATH:
         return bb_reply_error(req, 404, "NOT_FOUND", "no such endpoint", json_pack("{s:s}", "path", req->path));
     case BB_MATCH_NO_METHOD: {
-        struct MHD_Response *r;
         json_t *body = json_pack("{s:s, s:s, s:{s:s}, s:s}", "error", "method not allowed", "code",
                                  "METHOD_NOT_ALLOWED", "details", "allow", allow, "request_id", req->request_id);
-        char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        json_decref(body);
-        if (!text) return MHD_NO;
-        r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!r) { free(text); return MHD_NO; }
-        MHD_add_response_header(r, "Allow", allow);
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        return bb_reply_queue(req, 405, r);
+        return bb_reply_json_hdr(req, 405, body, "Allow", allow);
     }
     case BB_MATCH_OK:
         break;

@@ -35,9 +35,7 @@ static enum MHD_Result reply_text(bb_req *req, unsigned status, char *text, size
 {
     struct MHD_Response *r;
     if (!text) return bb_reply_error(req, 500, "SERVER_ERROR", "out of memory", NULL);
-    r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!r) { free(text); return MHD_NO; }
-    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (!(r = bb_json_response(text, len))) return MHD_NO;
     if (session_id) MHD_add_response_header(r, "Mcp-Session-Id", session_id);
     return bb_reply_queue(req, status, r);
 }
@@ -54,17 +52,8 @@ static enum MHD_Result reply_rpc(bb_req *req, unsigned status, json_t *msg, cons
 static enum MHD_Result refuse(bb_req *req, unsigned status, int code, const char *message, const char *extra_name,
                               const char *extra_value)
 {
-    json_t *msg = bb_mcp_error_response(NULL, code, message, NULL);
-    char *text = msg ? json_dumps(msg, JSON_COMPACT) : NULL;
-    struct MHD_Response *r;
-    json_decref(msg);
-    if (!text) return MHD_NO;
     bb_debug("mcp", "%s %s -> %u: %s", req->method, req->path, status, message);
-    r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) { free(text); return MHD_NO; }
-    MHD_add_response_header(r, "Content-Type", "application/json");
-    if (extra_name) MHD_add_response_header(r, extra_name, extra_value);
-    return bb_reply_queue(req, status, r);
+    return bb_reply_json_hdr(req, status, bb_mcp_error_response(NULL, code, message, NULL), extra_name, extra_value);
 }
 
 /* ---- header checks ---- */

@@ -215,9 +215,7 @@ bool bb_ratelimit_request(bb_req *req, bb_rate_class cls, enum MHD_Result *answe
     bb_call call = bb_req_call(req);
     const char *identity = req->who.key_id[0] ? req->who.key_id : req->who.team;
     char ra[24];
-    struct MHD_Response *resp;
     json_t *body;
-    char *text;
 
     if (!req->srv->limiter || cls < 0 || cls >= BB_RATE_N) return true;
     bb_ratelimit_take(req->srv->limiter, &call, identity, cls, &r);
@@ -233,14 +231,7 @@ bool bb_ratelimit_request(bb_req *req, bb_rate_class cls, enum MHD_Result *answe
     body = json_pack("{s:s, s:s, s:{s:s, s:I, s:I}, s:s}", "error", "rate limit exceeded, retry later", "code",
                      "RATE_LIMITED", "details", "class", names[cls], "limit", (json_int_t)r.limit, "retry_after_s",
                      (json_int_t)r.retry_after_s, "request_id", req->request_id);
-    text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-    json_decref(body);
-    if (!text) { *answered = MHD_NO; return false; }
-    resp = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!resp) { free(text); *answered = MHD_NO; return false; }
     snprintf(ra, sizeof ra, "%lld", (long long)r.retry_after_s);
-    MHD_add_response_header(resp, "Content-Type", "application/json");
-    MHD_add_response_header(resp, "Retry-After", ra);
-    *answered = bb_reply_queue(req, 429, resp);
+    *answered = bb_reply_json_hdr(req, 429, body, "Retry-After", ra);
     return false;
 }

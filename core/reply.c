@@ -38,16 +38,31 @@ enum MHD_Result bb_reply_bytes(bb_req *req, unsigned status, const char *content
     return bb_reply_queue(req, status, r);
 }
 
-enum MHD_Result bb_reply_json(bb_req *req, unsigned status, json_t *body)
+struct MHD_Response *bb_json_response(char *text, size_t len)
 {
-    char *text = json_dumps(body, JSON_COMPACT);
+    struct MHD_Response *r;
+    if (!text) return NULL;
+    if (!(r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE))) {
+        free(text);
+        return NULL;
+    }
+    MHD_add_response_header(r, "Content-Type", "application/json");
+    return r;
+}
+
+enum MHD_Result bb_reply_json_hdr(bb_req *req, unsigned status, json_t *body, const char *name, const char *value)
+{
+    char *text = body ? json_dumps(body, JSON_COMPACT) : NULL;
     struct MHD_Response *r;
     json_decref(body);
-    if (!text) return MHD_NO;
-    r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-    if (!r) { free(text); return MHD_NO; }
-    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (!(r = bb_json_response(text, text ? strlen(text) : 0))) return MHD_NO;
+    if (name) MHD_add_response_header(r, name, value);
     return bb_reply_queue(req, status, r);
+}
+
+enum MHD_Result bb_reply_json(bb_req *req, unsigned status, json_t *body)
+{
+    return bb_reply_json_hdr(req, status, body, NULL, NULL);
 }
 
 enum MHD_Result bb_reply_empty(bb_req *req, unsigned status)
@@ -80,22 +95,13 @@ enum MHD_Result bb_reply_status(bb_req *req, const bb_error *err)
     case BB_UNAVAILABLE:
     case BB_TIMEOUT: {
         char ra[16];
-        struct MHD_Response *r;
-        json_t *body;
-        char *text;
         int retry = err->retry_after_s > 0 ? err->retry_after_s : 1;
         bb_warn("http", "%s %s -> 503: %s", req->method, req->path, err->msg);
-        body = json_pack("{s:s, s:s, s:o, s:s}", "error", "service temporarily unavailable, retry later",
-                         "code", "UNAVAILABLE", "details", details, "request_id", req->request_id);
-        text = body ? json_dumps(body, JSON_COMPACT) : NULL;
-        json_decref(body);
-        if (!text) return MHD_NO;
-        r = MHD_create_response_from_buffer(strlen(text), text, MHD_RESPMEM_MUST_FREE);
-        if (!r) { free(text); return MHD_NO; }
         snprintf(ra, sizeof ra, "%d", retry);
-        MHD_add_response_header(r, "Content-Type", "application/json");
-        MHD_add_response_header(r, "Retry-After", ra);
-        return bb_reply_queue(req, 503, r);
+        return bb_reply_json_hdr(req, 503,
+                                 json_pack("{s:s, s:s, s:o, s:s}", "error", "service temporarily unavailable, retry later",
+                                           "code", "UNAVAILABLE", "details", details, "request_id", req->request_id),
+                                 "Retry-After", ra);
     }
     case BB_OK:
     case BB_INTERNAL:

@@ -10,6 +10,13 @@
 
 /* body is stolen (json_decref'd). */
 enum MHD_Result bb_reply_json(bb_req *req, unsigned status, json_t *body);
+/* The same with one more header when name is not NULL (Allow, Retry-After,
+ * WWW-Authenticate...). */
+enum MHD_Result bb_reply_json_hdr(bb_req *req, unsigned status, json_t *body, const char *name, const char *value);
+/* A response carrying JSON text (malloc'd and stolen: freed on failure)
+ * with its Content-Type, for callers that add headers before
+ * bb_reply_queue; NULL when text is NULL or MHD could not make one. */
+struct MHD_Response *bb_json_response(char *text, size_t len);
 enum MHD_Result bb_reply_bytes(bb_req *req, unsigned status, const char *content_type,
                                const void *data, size_t len);
 enum MHD_Result bb_reply_empty(bb_req *req, unsigned status);

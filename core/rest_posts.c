@@ -51,9 +51,7 @@ static enum MHD_Result reply_text(bb_req *req, unsigned status, char *text, size
 {
     struct MHD_Response *r;
     if (!text) return bb_reply_error(req, 500, "SERVER_ERROR", "internal error", NULL);
-    r = MHD_create_response_from_buffer(len, text, MHD_RESPMEM_MUST_FREE);
-    if (!r) { free(text); return MHD_NO; }
-    MHD_add_response_header(r, "Content-Type", "application/json");
+    if (!(r = bb_json_response(text, len))) return MHD_NO;
     if (location) MHD_add_response_header(r, "Location", location);
     if (replayed) MHD_add_response_header(r, "Idempotent-Replayed", "true");
     return bb_reply_queue(req, status, r);
