@@ -14,6 +14,7 @@
 #include <pthread.h>
 #include <sqlite3.h>
 #include <stdatomic.h>
+#include <time.h>
 
 #include <botboard/storage.h>
 
@@ -196,6 +197,9 @@ bb_status sq_key_revoke(bb_storage *self, const bb_call *call, const char *id, i
 bb_status sq_export_all(bb_storage *self, const bb_call *call, bb_record_fn fn, void *ud, bb_error *err);
 bb_status sq_import_all(bb_storage *self, const bb_call *call, bb_record_source next, void *ud, bb_error *err);
 bb_status sq_backup(bb_storage *self, const bb_call *call, const char *path, bb_error *err);
+
+/* Absolute time `ms` from now on clock `clk`, for timed waits (sq_conn.c). */
+struct timespec sq_abs_after(clockid_t clk, int64_t ms);
 
 /* Small helpers. */
 static inline sq *sq_of(bb_storage *self) { return (sq *)(void *)self; }

@@ -43,16 +43,6 @@ void sq_ckpt_hook(sq *s, sq_conn *c)
     sqlite3_wal_hook(c->db, wal_hook, s);   /* replaces SQLite's own autocheckpoint */
 }
 
-static struct timespec after_ms(int64_t ms)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    ts.tv_sec += (time_t)(ms / 1000);
-    ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-    if (ts.tv_nsec >= 1000000000L) { ts.tv_sec++; ts.tv_nsec -= 1000000000L; }
-    return ts;
-}
-
 static void *ckpt_main(void *ud)
 {
     sq *s = ud;
@@ -60,7 +50,7 @@ static void *ckpt_main(void *ud)
     while (!s->ck_stop) {
         int rc, log = 0, done = 0;
         if (!s->ck_want) {
-            struct timespec until = after_ms(1000);
+            struct timespec until = sq_abs_after(CLOCK_MONOTONIC, 1000);
             pthread_cond_timedwait(&s->ck_wake, &s->ck_lock, &until);
             continue;
         }
@@ -75,7 +65,7 @@ static void *ckpt_main(void *ud)
          * a checkpoint from finishing, and retrying at every commit would
          * only burn CPU. */
         if (!s->ck_stop) {
-            struct timespec until = after_ms(MIN_INTERVAL_MS);
+            struct timespec until = sq_abs_after(CLOCK_MONOTONIC, MIN_INTERVAL_MS);
             while (!s->ck_stop && pthread_cond_timedwait(&s->ck_wake, &s->ck_lock, &until) != ETIMEDOUT) { }
         }
         atomic_store(&s->ck_signalled, false);

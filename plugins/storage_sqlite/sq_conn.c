@@ -167,8 +167,7 @@ bb_status sq_fail(sq_conn *c, int rc, bb_error *err, const char *what)
 
 /* ---- the pool ------------------------------------------------------------ */
 
-/* Absolute time `ms` from now on clock `clk`, for timed waits. */
-static struct timespec abs_after(clockid_t clk, int64_t ms)
+struct timespec sq_abs_after(clockid_t clk, int64_t ms)
 {
     struct timespec ts;
     clock_gettime(clk, &ts);
@@ -190,7 +189,7 @@ static int64_t wait_budget(sq *s, const bb_call *call)
 
 static sq_conn *checkout(sq *s, int64_t budget_ms)
 {
-    struct timespec until = abs_after(CLOCK_MONOTONIC, budget_ms);
+    struct timespec until = sq_abs_after(CLOCK_MONOTONIC, budget_ms);
     sq_conn *c = NULL;
     pthread_mutex_lock(&s->lock);
     while (s->n_free == 0) {
@@ -520,7 +519,7 @@ static bb_status run_write(sq *s, const bb_call *call, sq_op op, int mode, sq_bo
     if ((rc = pthread_cond_init(&job.wake, &s->gc_condattr)) != 0)
         return bb_fail(err, BB_INTERNAL, NULL, "%s: cannot create a condition variable: %s", sq_op_names[op],
                        strerror(rc));
-    until = abs_after(CLOCK_MONOTONIC, wait_budget(s, call));
+    until = sq_abs_after(CLOCK_MONOTONIC, wait_budget(s, call));
     pthread_mutex_lock(&s->gc_lock);
     if (s->gc_tail) s->gc_tail->next = &job;
     else s->gc_head = &job;
@@ -544,7 +543,7 @@ static bb_status run_write(sq *s, const bb_call *call, sq_op op, int mode, sq_bo
         }
         /* Taken: the leader writes into this job, so wait for it.  Its work is
          * bounded by its jobs' deadlines, the busy timeout and the retry limits. */
-        if (job.state == SQ_JOB_TAKEN) until = abs_after(CLOCK_MONOTONIC, 1000);
+        if (job.state == SQ_JOB_TAKEN) until = sq_abs_after(CLOCK_MONOTONIC, 1000);
     }
     pthread_mutex_unlock(&s->gc_lock);
     if (lead) {
