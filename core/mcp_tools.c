@@ -294,9 +294,9 @@ static void tool_error(bb_mcp_ctx *ctx, bb_jw *out, const char *tool, const char
     va_end(ap);
     if (bb_mcp_log_wanted(ctx, "warning"))
         bb_mcp_log(ctx, "warning", "tools", json_pack("{s:s, s:s}", "tool", tool, "error", msg));
-    BB_JW_LIT(out, "{\"content\":[{\"type\":\"text\",\"text\":");
-    bb_jw_str(out, msg);
-    BB_JW_LIT(out, "}],\"isError\":true}");
+    text_open(out);
+    BB_JW_ESC(out, msg);
+    BB_JW_LIT(out, "\"}],\"isError\":true}");
 }
 
 /* Upstream failure as an isError result. */
