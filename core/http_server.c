@@ -96,11 +96,12 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 static void req_start(bb_req *req, const char *method)
 {
     struct MHD_Connection *conn = req->conn;
+    const bb_settings *now = bb_settings_now(req->srv);   /* one snapshot: a reload may swap it meanwhile */
     const char *rid, *tp;
     req->started = true;
     req->method = method;
-    req->deadline_ms = req->start_ms + bb_settings_now(req->srv)->request_timeout_ms;
-    req->access_log = bb_settings_now(req->srv)->access_log;
+    req->deadline_ms = req->start_ms + now->request_timeout_ms;
+    req->access_log = now->access_log;
     rid = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "X-Request-ID");
     if (request_id_ok(rid)) snprintf(req->request_id, sizeof req->request_id, "%s", rid);
     else bb_new_ulid(req->request_id, sizeof req->request_id);
