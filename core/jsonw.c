@@ -3,6 +3,7 @@
  */
 #include "jsonw.h"
 
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@ void bb_jw_grow(bb_jw *b, size_t more)
     char *np;
     size_t cap;
     if (b->oom || b->n + more + 1 <= b->cap) return;
+    if (more > SIZE_MAX / 4 - b->n) { b->oom = true; return; }   /* the doubling below must not wrap */
     cap = b->cap ? b->cap : 1024;
     while (cap < b->n + more + 1) cap *= 2;
     if (!(np = realloc(b->p, cap))) { b->oom = true; return; }
