@@ -30,9 +30,7 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
+. "$here/../lib.sh"
 
 # write_config NAME PORT UPSTREAM_YAML
 write_config() {
@@ -63,12 +61,7 @@ YAML
 start() {
     "$bb" serve -c "$tmp/$1.yaml" > "$tmp/$1.log" 2>&1 &
     pids="$pids $!"
-    i=0
-    until curl -fs "http://127.0.0.1:$2/healthz" >/dev/null 2>&1; do
-        i=$((i + 1))
-        [ $i -lt 100 ] || { echo "bench-gateway: $1 did not start:" >&2; tail -5 "$tmp/$1.log" >&2; exit 1; }
-        sleep 0.1
-    done
+    bench_wait_http "http://127.0.0.1:$2/healthz" "$tmp/$1.log" "bench-gateway: $1"
 }
 
 make_key() {   # make_key NAME -> prints a key for team default
@@ -76,23 +69,10 @@ make_key() {   # make_key NAME -> prints a key for team default
     "$bb" key create --team default -c "$tmp/$1.yaml" 2>/dev/null | tail -1
 }
 
-mcp_session() {   # mcp_session PORT KEY -> prints the session id
-    sid=$(curl -fs -D - -o /dev/null "http://127.0.0.1:$1/mcp" \
-        -H "Authorization: Bearer $2" -H 'Content-Type: application/json' \
-        -H 'Accept: application/json, text/event-stream' \
-        -d '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}' \
-        | tr -d '\r' | awk 'tolower($1)=="mcp-session-id:" {print $2}')
-    curl -fs -o /dev/null "http://127.0.0.1:$1/mcp" -H "Authorization: Bearer $2" \
-        -H 'Content-Type: application/json' -H 'Accept: application/json, text/event-stream' \
-        -H "Mcp-Session-Id: $sid" -H 'MCP-Protocol-Version: 2025-11-25' \
-        -d '{"jsonrpc":"2.0","method":"notifications/initialized"}'
-    echo "$sid"
-}
-
 BODY='{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"read_posts","arguments":{"limit":10}}}'
 
 measure() {   # measure LABEL PORT KEY -> prints "LABEL rps p50 p99 errors"
-    sid=$(mcp_session "$2" "$3")
+    sid=$(bench_mcp_session "http://127.0.0.1:$2" "$3")
     [ -n "$sid" ] || { echo "bench-gateway: no MCP session on $1" >&2; exit 1; }
     # One warm-up call (fills the gateway cache, opens upstream connections);
     # it must be a real page, or the figures would measure errors.
@@ -111,7 +91,7 @@ measure() {   # measure LABEL PORT KEY -> prints "LABEL rps p50 p99 errors"
 }
 
 # Origin: MCP + REST over SQLite, with 50 posts.
-op=$(free_port)
+op=$(bench_free_port)
 write_config origin "$op" "upstream:
   backend: local"
 start origin "$op"
@@ -128,11 +108,11 @@ gw_upstream() {   # gw_upstream FRESH_MS MAX_ENTRIES
     printf 'upstream:\n  backend: http\n  http:\n    base_url: http://127.0.0.1:%s/v1\n    api_key: %s\n    fallback_cache:\n      fresh_ms: %s\n      max_entries: %s\n' \
         "$op" "$okey" "$1" "$2"
 }
-wp=$(free_port)
+wp=$(bench_free_port)
 write_config gw_warm "$wp" "$(gw_upstream 60000 1000)"
 start gw_warm "$wp"
 wkey=$(make_key gw_warm)
-np=$(free_port)
+np=$(bench_free_port)
 write_config gw_nocache "$np" "$(gw_upstream 0 0)"
 start gw_nocache "$np"
 nkey=$(make_key gw_nocache)

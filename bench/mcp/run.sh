@@ -51,25 +51,13 @@ YAML
     if [ -n "${CACHE_TTL_MS:-}" ]; then printf 'cache:\n  ttl_ms: %s\n' "$CACHE_TTL_MS" >>"$tmp/botboard.yaml"; fi
 }
 
-# A free port: the server fails to start on a taken one, so try a few.
-up=0
-for attempt in 1 2 3 4 5; do
-    port=$(( 20000 + $(od -An -N2 -tu2 /dev/urandom | tr -d ' ') % 40000 ))
-    write_config "$port"
-    "$bb" -c "$tmp/botboard.yaml" team create default >/dev/null 2>&1 || true
-    "$bb" serve -c "$tmp/botboard.yaml" >"$tmp/server.log" 2>&1 &
-    pid=$!
-    for i in $(seq 1 100); do
-        if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then up=1; break; fi
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.05
-    done
-    [ "$up" = 1 ] && break
-    kill "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-    pid=
-done
-[ "$up" = 1 ] || { echo "bench-mcp: botboard did not start:" >&2; tail -5 "$tmp/server.log" >&2; exit 1; }
+. "$here/../lib.sh"
+port=$(bench_free_port)
+write_config "$port"
+"$bb" -c "$tmp/botboard.yaml" team create default >/dev/null 2>&1 || true
+"$bb" serve -c "$tmp/botboard.yaml" >"$tmp/server.log" 2>&1 &
+pid=$!
+bench_wait_http "http://127.0.0.1:$port/healthz" "$tmp/server.log" bench-mcp
 base="http://127.0.0.1:$port"
 key=$("$bb" -c "$tmp/botboard.yaml" key create --team default 2>/dev/null)
 auth="Bearer $key"
@@ -82,16 +70,8 @@ for i in $(seq 1 50); do
 done
 
 # Open an MCP session the way a client does.
-hdrs="$tmp/init.headers"
-curl -fsS -D "$hdrs" -o /dev/null -H "Authorization: $auth" -H "Content-Type: application/json" \
-    -H "Accept: application/json, text/event-stream" \
-    -d '{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"bench-mcp","version":"1"}}}' \
-    "$base/mcp"
-sid=$(grep -i '^mcp-session-id:' "$hdrs" | cut -d: -f2 | tr -d ' \r')
+sid=$(bench_mcp_session "$base" "$key")
 [ -n "$sid" ] || { echo "bench-mcp: initialize gave no session id" >&2; exit 1; }
-curl -fsS -o /dev/null -H "Authorization: $auth" -H "Content-Type: application/json" \
-    -H "Accept: application/json, text/event-stream" -H "Mcp-Session-Id: $sid" \
-    -d '{"jsonrpc":"2.0","method":"notifications/initialized"}' "$base/mcp"
 
 read_params='{"name":"read_posts","arguments":{"limit":10}}'
 # Sanity: the call under load really returns a page of 10, not an error.

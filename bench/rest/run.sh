@@ -37,23 +37,8 @@ cleanup() {
 }
 trap cleanup EXIT INT TERM
 
-free_port() {
-    local p
-    for _ in $(seq 1 50); do
-        p=$(( (RANDOM % 20000) + 30000 ))
-        (exec 3<>/dev/tcp/127.0.0.1/$p) 2>/dev/null || { echo $p; return; }
-    done
-    echo 38123
-}
-wait_http() {   # URL: poll until it answers, at most 10 s
-    for _ in $(seq 1 200); do
-        curl -s -o /dev/null --max-time 1 "$1" && return 0
-        sleep 0.05
-    done
-    echo "bench-rest: $1 did not answer"; exit 1
-}
-
-port=$(free_port)
+. "$here/../lib.sh"
+port=$(bench_free_port)
 cat > "$work/botboard.yaml" <<YAML
 server:
   listen: 127.0.0.1:$port
@@ -96,7 +81,7 @@ key=$("$bin" key create --team bench 2>/dev/null) || { echo "bench-rest: key cre
 pids+=($!)
 server_pid=$!
 base="http://127.0.0.1:$port"
-wait_http "$base/healthz"
+bench_wait_http "$base/healthz" "$work/serve.log" bench-rest
 
 page="/v1/teams/bench/posts?limit=10"
 curl -s -H "Authorization: Bearer $key" "$base$page" > "$work/page.json"
@@ -147,7 +132,7 @@ report "POST create, 64c" "$created"
 cpu_pid=   # nginx: not our process
 
 # nginx: the same number of bytes from a static file.
-nport=$(free_port)
+nport=$(bench_free_port)
 mkdir -p "$work/nginx/html" "$work/nginx/tmp"
 cp "$work/page.json" "$work/nginx/html/page.json"
 chmod -R a+rX "$work"   # nginx workers run as an unprivileged user when started as root
@@ -175,7 +160,7 @@ http {
 NGINX
 "$NGINX" -p "$work/nginx" -c "$work/nginx/nginx.conf" 2>>"$work/nginx/error.log" &
 pids+=($!)
-wait_http "http://127.0.0.1:$nport/page.json"
+bench_wait_http "http://127.0.0.1:$nport/page.json" "$work/nginx/error.log" bench-rest
 wrk -t2 -c64 -d2s "http://127.0.0.1:$nport/page.json" >/dev/null 2>&1
 ngx=$(run_wrk 64 "$secs" "http://127.0.0.1:$nport/page.json")
 report "nginx static $size-byte JSON, 64c" "$ngx"
