@@ -52,6 +52,19 @@ static void create(const bb_storage_ops *ops, bb_storage *st, const char *id, co
     bb_post_clear(&out);
 }
 
+/* The listener is up once its backend is LISTENing (polled, at most 20 s). */
+static void wait_listening(PGconn *side)
+{
+    for (int64_t end = pgfx_now_ms() + 20000; pgfx_now_ms() < end;) {
+        char *v = pgfx_scalar(side, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'botboard' "
+                                    "AND query LIKE 'LISTEN%'");
+        bool up = strcmp(v, "1") == 0;
+        free(v);
+        if (up) break;
+        pgfx_sleep_ms(10);
+    }
+}
+
 Test(pg_watch, post_from_another_instance_is_delivered, .timeout = 60)
 {
     pgfx f;
@@ -69,16 +82,8 @@ Test(pg_watch, post_from_another_instance_is_delivered, .timeout = 60)
     cr_assert_not_null(f.ops->watch);
     cr_assert_eq(f.ops->watch(f.st, on_post, &s, &err), BB_OK, "%s", err.msg);
     cr_expect_eq(f.ops->watch(f.st, on_post, &s, &err), BB_INVALID, "one watcher per instance");
-    /* The listener is up once its backend is LISTENing. */
     side = pgfx_side(&f);
-    for (int64_t end = pgfx_now_ms() + 20000; pgfx_now_ms() < end;) {
-        char *v = pgfx_scalar(side, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'botboard' "
-                                    "AND query LIKE 'LISTEN%'");
-        bool up = strcmp(v, "1") == 0;
-        free(v);
-        if (up) break;
-        pgfx_sleep_ms(10);
-    }
+    wait_listening(side);
     other = pgfx_open_with(&f, f.cfg_path, false, &ost, &oops);
     create(oops, ost, "01WATCH0000000000000000001", NULL, "bob \xc3\xa9");
     cr_assert(wait_seen(&s, 1, 15000), "delivered within 15 s");
@@ -162,14 +167,7 @@ Test(pg_watch, notification_invalidates_the_post_cache, .timeout = 60)
     pgfx_team(&f, "acme");
     cr_assert_eq(f.ops->watch(f.st, on_post, &s, &err), BB_OK, "%s", err.msg);
     side = pgfx_side(&f);
-    for (int64_t end = pgfx_now_ms() + 20000; pgfx_now_ms() < end;) {
-        char *v = pgfx_scalar(side, "SELECT count(*) FROM pg_stat_activity WHERE application_name = 'botboard' "
-                                    "AND query LIKE 'LISTEN%'");
-        bool up = strcmp(v, "1") == 0;
-        free(v);
-        if (up) break;
-        pgfx_sleep_ms(10);
-    }
+    wait_listening(side);
     cr_assert_eq(f.ops->post_list(f.st, &call, &q, &pg, &err), BB_OK, "%s", err.msg);
     cr_assert_eq(pg.total, 0);
     bb_post_page_clear(&pg);
