@@ -79,19 +79,15 @@ static bool lists_media_type(const char *header, const char *type)
     return false;
 }
 
-static bool in_list(const bb_cfg *root, const char *key, const char *value, size_t value_len)
+static bool in_list(const char *const *items, size_t n, const char *value, size_t value_len)
 {
-    const char *const *items;
-    size_t n = 0;
-    bb_error err;
-    if (bb_cfg_get_list(root, key, &n, &items, &err) != BB_OK) return false;
     for (size_t i = 0; i < n; i++)
         if (strlen(items[i]) == value_len && strncasecmp(items[i], value, value_len) == 0) return true;
     return false;
 }
 
 /* Host without its port: "[::1]:8080" -> "[::1]", "localhost:80" -> "localhost". */
-static bool host_allowed(const bb_cfg *root, const char *host)
+static bool host_allowed(const bb_settings *set, const char *host)
 {
     size_t n;
     if (!host) return true;   /* HTTP/1.0 without Host: not a browser, nothing to rebind */
@@ -103,12 +99,12 @@ static bool host_allowed(const bb_cfg *root, const char *host)
         const char *colon = strchr(host, ':');
         n = colon ? (size_t)(colon - host) : strlen(host);
     }
-    return n > 0 && in_list(root, "mcp.allowed_hosts", host, n);
+    return n > 0 && in_list(set->mcp_hosts, set->n_mcp_hosts, host, n);
 }
 
-static bool origin_allowed(const bb_cfg *root, const char *origin)
+static bool origin_allowed(const bb_settings *set, const char *origin)
 {
-    return !origin || in_list(root, "mcp.allowed_origins", origin, strlen(origin));
+    return !origin || in_list(set->mcp_origins, set->n_mcp_origins, origin, strlen(origin));
 }
 
 /* ---- the caller and the session ---- */
@@ -121,16 +117,16 @@ typedef struct caller {
 } caller;
 
 /* Fills c->who, or answers and returns false. */
-static bool authenticate(bb_req *req, const bb_cfg *root, caller *c, enum MHD_Result *answered)
+static bool authenticate(bb_req *req, const bb_settings *set, caller *c, enum MHD_Result *answered)
 {
     bb_call call = bb_req_call(req);
     bb_error err;
     const char *key;
     bb_status st;
     memset(&c->who, 0, sizeof c->who);
-    if (strcmp(bb_cfg_str(root, "mcp.auth", "key"), "none") == 0) {
+    if (set->mcp_auth_none) {
         c->who.ok = true;
-        snprintf(c->who.team, sizeof c->who.team, "%s", bb_cfg_str(root, "mcp.team", "default"));
+        snprintf(c->who.team, sizeof c->who.team, "%s", bb_cfg_str(set->root, "mcp.team", "default"));
         return true;
     }
     key = bb_auth_presented(req);
@@ -354,7 +350,7 @@ static enum MHD_Result do_post(bb_req *req, caller *c)
                       NULL, NULL);
     if (!lists_media_type(ctype, "application/json"))
         return refuse(req, 415, BB_RPC_INVALID_REQUEST, "Content-Type must be application/json", NULL, NULL);
-    body = req->body ? json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
+    body = req->body ? bb_json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES, &jerr) : NULL;
     if (!body) return reply_rpc(req, 400, bb_mcp_parse_error(req->body ? jerr.text : "empty body"), NULL);
 
     if (bb_mcp_body_shape(body) == BB_MCP_SHAPE_INITIALIZE) {
@@ -420,7 +416,7 @@ static enum MHD_Result do_delete(bb_req *req, caller *c)
 
 enum MHD_Result bb_h_mcp(bb_req *req)
 {
-    const bb_cfg *root = bb_settings_now(req->srv)->root;
+    const bb_settings *set = bb_settings_now(req->srv);
     enum MHD_Result ret;
     caller c;
     bool post = strcmp(req->method, "POST") == 0, get = strcmp(req->method, "GET") == 0,
@@ -428,14 +424,14 @@ enum MHD_Result bb_h_mcp(bb_req *req)
 
     if (!post && !get && !del)
         return refuse(req, 405, BB_RPC_INVALID_REQUEST, "method not allowed on the MCP endpoint", "Allow", ALLOW);
-    if (!host_allowed(root, bb_req_header(req, "Host")))
+    if (!host_allowed(set, bb_req_header(req, "Host")))
         return refuse(req, 403, BB_RPC_INVALID_REQUEST, "Host is not allowed (mcp.allowed_hosts)", NULL, NULL);
-    if (!origin_allowed(root, bb_req_header(req, "Origin")))
+    if (!origin_allowed(set, bb_req_header(req, "Origin")))
         return refuse(req, 403, BB_RPC_INVALID_REQUEST, "Origin is not allowed (mcp.allowed_origins)", NULL, NULL);
     if (!req->srv->mcp || !req->srv->sessions)
         return refuse(req, 503, BB_RPC_INTERNAL, "MCP is not available", "Retry-After", "1");
     memset(&c, 0, sizeof c);
-    if (!authenticate(req, root, &c, &ret)) return ret;
+    if (!authenticate(req, set, &c, &ret)) return ret;
     if (post) ret = do_post(req, &c);
     else if (get) ret = do_get(req, &c);
     else ret = do_delete(req, &c);

@@ -108,7 +108,7 @@ static ssize_t read_line(FILE *in, char *buf, size_t cap)
 static void serve_line(stdio_state *st, bb_mcp_ctx *ctx, bool *initialized_session, char *line, size_t len)
 {
     json_error_t jerr;
-    json_t *body = json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *out = NULL;
+    json_t *body = bb_json_loadb(line, len, JSON_REJECT_DUPLICATES, &jerr), *out = NULL;
     bb_jw handled = { 0 };
     bool reject;
     char rid[32];

@@ -13,6 +13,7 @@
 #include "events.h"
 #include "handlers.h"
 #include "host.h"
+#include "jsonw.h"
 #include "reply.h"
 #include "validate.h"
 #include "validate_names.h"
@@ -182,7 +183,7 @@ enum MHD_Result bb_h_posts_create(bb_req *req)
     if (!req->body || req->body_len == 0)
         return bb_reply_error(req, 400, "INVALID_INPUT", "a JSON body is required", json_pack("{s:s}", "field", "body"));
     /* Duplicate keys are refused: which one "wins" would differ between parsers. */
-    body = json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
+    body = bb_json_loadb(req->body, req->body_len, JSON_REJECT_DUPLICATES | JSON_DECODE_ANY, &jerr);
     if (!body)
         return bb_reply_error(req, 400, "INVALID_INPUT", "the body is not valid JSON",
                               json_pack("{s:s, s:s, s:i, s:i}", "field", "body", "reason", jerr.text, "line", jerr.line,

@@ -36,6 +36,14 @@ typedef struct bb_settings {
     int64_t idempotency_ttl_s;
     int64_t heartbeat_s;
     bool    access_log;           /* logging.access */
+    /* The MCP endpoint's checks, looked up once per snapshot instead of on
+     * every request (the strings belong to root): mcp.allowed_hosts,
+     * mcp.allowed_origins (n = 0 when unset: nothing is allowed), mcp.auth. */
+    const char *const *mcp_hosts;
+    size_t  n_mcp_hosts;
+    const char *const *mcp_origins;
+    size_t  n_mcp_origins;
+    bool    mcp_auth_none;
     const bb_cfg *root;           /* the config this snapshot came from */
     /* The snapshot this one replaced: a request in flight may still read
      * it, so retired snapshots are kept (one per reload) and freed at exit. */

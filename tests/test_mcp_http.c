@@ -222,6 +222,10 @@ Test(mcp_http, malformed_json_is_a_parse_error_without_id)
     cr_expect_eq(r.status, 400);
     cr_expect_eq(mcp_error_code(j), -32700);
     cr_expect_null(json_object_get(j, "id"));
+    /* The parser's reason, not a generic line: good text is parsed without
+     * an error record, so bad text must be parsed again to get one. */
+    const char *msg = json_string_value(json_object_get(json_object_get(j, "error"), "message"));
+    cr_expect(msg && strstr(msg, "near end of file"), "message: %s", msg ? msg : "(none)");
     json_decref(j);
     bbt_response_free(&r);
     free(sid);

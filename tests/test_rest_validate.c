@@ -387,6 +387,27 @@ Test(jsonw, integers_and_escapes_match_jansson)
     }
 }
 
+/* bb_jw_json writes scalars itself (the echoed request id) and hands the
+ * rest to jansson: every kind gives jansson's bytes, an embedded NUL too. */
+Test(jsonw, json_values_match_jansson)
+{
+    json_t *vals[] = { json_string("id-1 \"q\" \\ é"), json_stringn("a\0b", 3), json_integer(-42),
+                       json_integer(INT64_MAX), json_true(), json_false(), json_null(), json_real(1.5),
+                       json_pack("{s:i, s:[s, n]}", "a", 1, "b", "x", NULL) };
+    for (size_t i = 0; i < sizeof vals / sizeof vals[0]; i++) {
+        bb_jw b = { 0 };
+        char *want, *got;
+        cr_assert(vals[i]);
+        want = json_dumps(vals[i], JSON_ENCODE_ANY | JSON_COMPACT);
+        bb_jw_json(&b, vals[i]);
+        got = bb_jw_finish(&b, NULL);
+        cr_expect_str_eq(got, want, "value %zu", i);
+        free(got);
+        free(want);
+        json_decref(vals[i]);
+    }
+}
+
 /* The feed's timestamps: the hand-rolled calendar agrees with gmtime +
  * strftime across leap years, century rules and month ends. */
 Test(jsonw, feed_time_text_matches_strftime)
