@@ -35,6 +35,7 @@
 #include "host.h"
 #include "log.h"
 #include "metrics.h"
+#include "session_memo.h"
 #include "session_record.h"
 #include "session_seal.h"
 
@@ -61,6 +62,7 @@ struct bb_sessions {
     pthread_cond_t        stop_cond;
     bb_series *active, *created, *expired, *lookups, *misses, *unreadable;
     bb_series *errors[N_OPS], *latency[N_OPS];
+    bb_session_memo      *memo;               /* opened records by sealed bytes */
 };
 
 /* ---- metrics -------------------------------------------------------------- */
@@ -183,6 +185,11 @@ bb_sessions *bb_sessions_new(bb_app *app, const bb_cfg *root, char *why, size_t 
     s->idle_ms = bb_cfg_i64(root, "session.idle_timeout_s", 14400) * 1000;
     s->touch_ms = bb_cfg_i64(root, "session.touch_interval_s", 60) * 1000;
     s->gauge_ms = bb_cfg_i64(root, "session.gauge_interval_s", 10) * 1000;
+    if (!(s->memo = bb_session_memo_new())) {
+        snprintf(why, why_len, "out of memory");
+        bb_sessions_free(s);
+        return NULL;
+    }
     if (!(kr = ring_from_config(root, NULL, why, why_len))) {
         bb_sessions_free(s);
         return NULL;
@@ -218,6 +225,7 @@ void bb_sessions_free(bb_sessions *s)
     bb_keyring_free(atomic_load(&s->ring));
     for (size_t i = 0; i < s->n_retired; i++) bb_keyring_free(s->retired[i]);
     pthread_mutex_destroy(&s->lock);
+    bb_session_memo_free(s->memo);
     free(s);
 }
 
@@ -317,9 +325,13 @@ bb_status bb_session_load(bb_sessions *s, const bb_call *call, const char *id, b
         if (st != BB_NOT_FOUND) return st;   /* backend trouble: not a miss */
     }
     if (found == kr->n) goto miss;
+    if (bb_session_memo_get(s->memo, kr, hash, sealed, sealed_len, out)) {
+        free(sealed);
+        goto opened;
+    }
     ur = bb_unseal(kr, hash, sealed, sealed_len, &plain, &plain_len, key_id);
-    free(sealed);
     if (ur != BB_UNSEAL_OK) {
+        free(sealed);
         if (ur == BB_UNSEAL_NOMEM) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
         bb_series_add(s->unreadable, 1);
         if (ur == BB_UNSEAL_UNKNOWN_KEY)
@@ -335,12 +347,16 @@ bb_status bb_session_load(bb_sessions *s, const bb_call *call, const char *id, b
                 BB_SESSION_RECORD_VERSION);
         sodium_memzero(plain, plain_len);
         free(plain);
+        free(sealed);
         bb_series_add(s->unreadable, 1);
         goto miss;
     }
     sodium_memzero(plain, plain_len);
     free(plain);
-    snprintf(out->id, sizeof out->id, "%s", id);
+    bb_session_memo_put(s->memo, kr, hash, sealed, sealed_len, out);
+    free(sealed);
+opened:
+    memcpy(out->id, id, strlen(id) + 1);   /* valid_id: shorter than out->id */
     now = bb_wall_ms();
     if (now >= expiry_of(s, out->created_ms, out->last_active_ms)) {
         bb_error rerr;
@@ -400,6 +416,7 @@ bb_status bb_session_end(bb_sessions *s, const bb_call *call, const char *id, bb
         uint8_t hash[BB_SESSION_HASH_LEN];
         bb_status st;
         bb_seal_id_hash(&kr->keys[i], id, hash);
+        bb_session_memo_forget(s->memo, hash);
         st = account(s, OP_REMOVE, bb_now_ms(), s->ops->remove(s->inst, call, hash, err));
         if (st != BB_OK) worst = st;
     }

@@ -8,6 +8,7 @@
 #include "config.h"
 #include "metrics.h"
 #include "session_common.h"
+#include "session_memo.h"
 #include "session_seal.h"
 #include "sessions.h"
 
@@ -312,6 +313,95 @@ Test(session_core, tampered_records_are_absent)
     cr_assert_str_eq(got.team, "t1");
     bb_session_clear(&got);
     free(raw);
+    close_env(&e);
+}
+
+/* The memo of opened records (session_memo.h): an entry answers only for
+ * the exact sealed bytes, id hash and keyring it was opened with, hands out
+ * copies, and never holds the session id. */
+Test(session_core, memo_answers_only_for_the_same_bytes_hash_and_ring)
+{
+    bb_session_memo *m = bb_session_memo_new();
+    bb_session rec, got;
+    uint8_t hash[32], other[32], bytes[64];
+    int ring1, ring2;
+    cr_assert_not_null(m);
+    memset(&rec, 0, sizeof rec);
+    snprintf(rec.id, sizeof rec.id, "secret-session-id");
+    snprintf(rec.team, sizeof rec.team, "t");
+    snprintf(rec.agent, sizeof rec.agent, "alice");
+    cr_assert(bb_session_subscribe(&rec, "botboard://feed"));
+    memset(hash, 7, sizeof hash);
+    memset(other, 7, sizeof other);
+    other[31] = 8;   /* same slot, another hash */
+    for (size_t i = 0; i < sizeof bytes; i++) bytes[i] = (uint8_t)i;
+
+    memset(&got, 0, sizeof got);
+    cr_assert_not(bb_session_memo_get(m, &ring1, hash, bytes, sizeof bytes, &got), "empty memo");
+    bb_session_memo_put(m, &ring1, hash, bytes, sizeof bytes, &rec);
+    cr_assert(bb_session_memo_get(m, &ring1, hash, bytes, sizeof bytes, &got));
+    cr_assert_str_eq(got.agent, "alice");
+    cr_assert_str_eq(got.id, "", "the memo holds no session id");
+    cr_assert_eq(got.n_subs, 1);
+    cr_assert_neq(got.subs[0], rec.subs[0], "subscriptions are copies");
+    cr_assert_str_eq(got.subs[0], "botboard://feed");
+    bb_session_clear(&got);
+
+    bytes[40] ^= 1;
+    cr_assert_not(bb_session_memo_get(m, &ring1, hash, bytes, sizeof bytes, &got), "one byte differs");
+    bytes[40] ^= 1;
+    cr_assert_not(bb_session_memo_get(m, &ring1, hash, bytes, sizeof bytes - 1, &got), "shorter");
+    cr_assert_not(bb_session_memo_get(m, &ring2, hash, bytes, sizeof bytes, &got), "another keyring");
+    cr_assert_not(bb_session_memo_get(m, &ring1, other, bytes, sizeof bytes, &got), "another id hash");
+    bb_session_memo_forget(m, other);
+    cr_assert(bb_session_memo_get(m, &ring1, hash, bytes, sizeof bytes, &got), "forget of another hash");
+    bb_session_clear(&got);
+    bb_session_memo_forget(m, hash);
+    cr_assert_not(bb_session_memo_get(m, &ring1, hash, bytes, sizeof bytes, &got), "forgotten");
+    bb_session_memo_put(m, &ring1, hash, bytes, sizeof bytes, &rec);
+    bb_session_clear(&rec);
+    bb_session_memo_free(m);   /* frees the entry it still holds (valgrind checks) */
+}
+
+/* A session loaded once (so its opened record is remembered) is still
+ * checked on every load: tampering, a moved record, a dropped key. */
+Test(session_core, a_remembered_record_is_still_checked_on_every_load)
+{
+    env e = open_env("\"" KEY_A "\"", 3600, 3600, 60);
+    bb_session s1, s2, got;
+    uint8_t *raw, *copy, hash1[32], hash2[32];
+    size_t len, len2;
+    new_session(&e, &s1, "t1");
+    new_session(&e, &s2, "t2");
+    cr_assert_eq(load(&e, s1.id, &got), BB_OK);
+    bb_session_clear(&got);
+    cr_assert_eq(load(&e, s2.id, &got), BB_OK);
+    bb_session_clear(&got);
+    cr_assert(raw_get(&e, KEY_A, s1.id, &raw, &len, hash1));
+    copy = malloc(len);
+    cr_assert_not_null(copy);
+    memcpy(copy, raw, len);
+    copy[len - 1] ^= 0x01;
+    raw_put(&e, hash1, copy, len);
+    cr_assert_eq(load(&e, s1.id, &got), BB_NOT_FOUND, "a tampered record opened from memory");
+    free(copy);
+    raw_put(&e, hash1, raw, len);
+    cr_assert_eq(load(&e, s1.id, &got), BB_OK);
+    cr_assert_str_eq(got.team, "t1");
+    cr_assert_str_eq(got.id, s1.id);
+    bb_session_clear(&got);
+    cr_assert_eq(load(&e, s1.id, &got), BB_OK, "twice: from memory");
+    cr_assert_str_eq(got.id, s1.id);
+    bb_session_clear(&got);
+    /* s1's record in s2's slot, after s2 was remembered */
+    cr_assert(raw_get(&e, KEY_A, s2.id, &copy, &len2, hash2));
+    free(copy);
+    raw_put(&e, hash2, raw, len);
+    cr_assert_eq(load(&e, s2.id, &got), BB_NOT_FOUND, "a record moved to another slot opened");
+    free(raw);
+    /* the key that sealed s1 dropped: gone, however often it was opened */
+    cr_assert_eq(reload_keys(&e, "\"" KEY_B "\""), BB_OK);
+    cr_assert_eq(load(&e, s1.id, &got), BB_NOT_FOUND);
     close_env(&e);
 }
 
