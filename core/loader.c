@@ -117,13 +117,14 @@ bool bb_plugin_locate(const bb_search_path *sp, bb_plugin_kind kind, const char 
     return false;
 }
 
-/* The smallest ops table this host accepts per kind: every member of ABI 1.0. */
+/* The smallest ops table this host accepts per kind: every member of ABI
+ * 1.0.  Later members are optional, tested with BB_OPS_HAS where used. */
 static size_t min_ops_size(bb_plugin_kind kind)
 {
     switch (kind) {
-    case BB_KIND_STORAGE:  return sizeof(bb_storage_ops);
+    case BB_KIND_STORAGE:  return offsetof(bb_storage_ops, post_list_lend);
     case BB_KIND_SESSION:  return sizeof(bb_session_ops);
-    case BB_KIND_UPSTREAM: return sizeof(bb_upstream_ops);
+    case BB_KIND_UPSTREAM: return offsetof(bb_upstream_ops, list_posts_lend);
     }
     return SIZE_MAX;
 }

@@ -503,12 +503,40 @@ static void t_logout(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
     tool_ok(ctx, out, sc, text);
 }
 
+/* A page from the upstream: lent when the plugin lends (ABI 1.1; upstream
+ * local over the post cache does, so a cached page is written straight
+ * from the cache), else read into own.  Handed back by page_done. */
+typedef struct lent_page {
+    const bb_post_page *page;
+    void               *loan;
+    bb_post_page        own;
+} lent_page;
+
+static bb_status page_get(const bb_upstream_ops *up, bb_upstream *inst, const bb_call *call, const bb_post_query *q,
+                          lent_page *lp, bb_read_meta *meta, bb_error *err)
+{
+    bb_status st;
+    memset(lp, 0, sizeof *lp);
+    if (BB_OPS_HAS(up, bb_upstream_ops, list_posts_lend) && BB_OPS_HAS(up, bb_upstream_ops, page_return))
+        return up->list_posts_lend(inst, call, q, &lp->page, &lp->loan, meta, err);
+    if ((st = up->list_posts(inst, call, q, &lp->own, meta, err)) == BB_OK) lp->page = &lp->own;
+    return st;
+}
+
+static void page_done(const bb_upstream_ops *up, bb_upstream *inst, lent_page *lp)
+{
+    if (lp->loan) up->page_return(inst, lp->loan);
+    bb_post_page_clear(&lp->own);
+    memset(lp, 0, sizeof *lp);
+}
+
 static void t_read_posts(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
 {
     char limit_s[24] = "", offset_s[24] = "";
     int64_t n;
     bb_post_query q;
-    bb_post_page pg = { 0 };
+    lent_page lp;
+    const bb_post_page *pg;
     bb_read_meta meta = { 0 };
     bb_error e;
     bb_upstream *inst;
@@ -529,19 +557,20 @@ static void t_read_posts(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
     }
     q.team = ctx->team;
     if (!up) { tool_error(ctx, out, "read_posts", "No posts service is configured on this server."); return; }
-    if (up->list_posts(inst, &ctx->call, &q, &pg, &meta, &e) != BB_OK) {
+    if (page_get(up, inst, &ctx->call, &q, &lp, &meta, &e) != BB_OK) {
         tool_upstream_error(ctx, out, "read_posts", &e, "the feed");
         return;
     }
+    pg = lp.page;
 
     /* The feed text, escaped straight into the answer (no second pass),
      * then the page in the wire format. */
-    after = q.offset + (int64_t)pg.n;
-    bb_jw_reserve(out, 256 + pg.n * 700);
+    after = q.offset + (int64_t)pg->n;
+    bb_jw_reserve(out, 256 + pg->n * 700);
     text_open(out);
-    if (pg.n == 0) {
+    if (pg->n == 0) {
         BB_JW_LIT(out, "No posts match (");
-        bb_jw_int(out, pg.total);
+        bb_jw_int(out, pg->total);
         BB_JW_LIT(out, " in total for this filter).\\n");
     } else {
         BB_JW_LIT(out, "Posts ");
@@ -549,25 +578,25 @@ static void t_read_posts(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
         BB_JW_LIT(out, "-");
         bb_jw_int(out, after);
         BB_JW_LIT(out, " of ");
-        bb_jw_int(out, pg.total);
+        bb_jw_int(out, pg->total);
         BB_JW_LIT(out, ", newest first:\\n");
     }
-    for (size_t i = 0; i < pg.n; i++) bb_mcp_feed_line(&pg.posts[i], out);
-    if (after < pg.total) {
+    for (size_t i = 0; i < pg->n; i++) bb_mcp_feed_line(&pg->posts[i], out);
+    if (after < pg->total) {
         BB_JW_LIT(out, "More: call read_posts with offset ");
         bb_jw_int(out, after);
         BB_JW_LIT(out, ".\\n");
     }
     if ((note_len = stale_note(&meta, note, sizeof note))) bb_jw_esc(out, note, note_len);
     if (text_close(ctx, out)) {
-        bb_wire_page_write(out, &pg, q.offset, q.limit);
+        bb_wire_page_write(out, pg, q.offset, q.limit);
         mark_stale(out, &meta);
     }
     tool_ok_end(out);
     if (bb_mcp_log_wanted(ctx, "debug"))
-        bb_mcp_log(ctx, "debug", "tools", json_pack("{s:s, s:I, s:I}", "tool", "read_posts", "posts", (json_int_t)pg.n,
-                                                  "totalCount", (json_int_t)pg.total));
-    bb_post_page_clear(&pg);
+        bb_mcp_log(ctx, "debug", "tools", json_pack("{s:s, s:I, s:I}", "tool", "read_posts", "posts", (json_int_t)pg->n,
+                                                  "totalCount", (json_int_t)pg->total));
+    page_done(up, inst, &lp);
 }
 
 /* The post as plain text: the feed line with the whole content. */

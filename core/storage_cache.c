@@ -22,6 +22,8 @@
  * copy.  The caller frees what it gets with bb_post_page_clear(), which
  * frees every string on its own, so the copy cannot be one block: it is
  * 1 + per post 3 + n_tags allocations (the floor that free contract allows).
+ * Callers that can take a loan instead (post_list_lend, ABI 1.1: the MCP
+ * read_posts path through upstream_local) get the entry itself, no copy.
  *
  * Bounds.  max_entries and max_bytes are split evenly over the shards and
  * enforced per shard (so the sums never exceed them); each shard evicts its
@@ -380,26 +382,41 @@ static void store(bb_storage_cache *c, shard *s, entry *e)
 
 /* ---- the ops ----------------------------------------------------------------- */
 
+/* Where a query's page lives in the cache, and its fresh entry if any. */
+typedef struct probe {
+    unsigned char key[KEY_MAX];
+    size_t        key_len;       /* 0: the query cannot be cached */
+    uint64_t      hash, gen;
+    int64_t       now;
+    shard        *shard;
+} probe;
+
+/* The fresh entry for q with a reference for the caller, or NULL (then
+ * counted as a miss when q is cacheable). */
+static entry *probe_lookup(bb_storage_cache *c, const bb_post_query *q, probe *p)
+{
+    entry *e;
+    if (!(p->key_len = key_encode(q, p->key, sizeof p->key))) return NULL;
+    p->hash = key_hash(c, p->key, p->key_len);
+    p->shard = shard_of(c, p->hash);
+    /* Before the read-through, not after: see the top of the file. */
+    p->gen = atomic_load_explicit(&c->gen, memory_order_acquire);
+    p->now = bb_now_ms();
+    if ((e = lookup(c, p->shard, p->key, p->key_len, p->hash, p->gen, p->now))) return e;
+    bb_series_add(c->m_misses, 1);
+    return NULL;
+}
+
 static bb_status c_post_list(bb_storage *self, const bb_call *call, const bb_post_query *q, bb_post_page *out,
                              bb_error *err)
 {
     bb_storage_cache *c = of(self);
-    unsigned char key[KEY_MAX];
-    size_t key_len;
-    uint64_t h, gen;
-    int64_t now;
-    shard *s;
+    probe p;
     entry *e;
     bb_status st;
 
-    if (!q || !out || !(key_len = key_encode(q, key, sizeof key)))
-        return c->inner->post_list(c->inner_inst, call, q, out, err);
-    h = key_hash(c, key, key_len);
-    s = shard_of(c, h);
-    /* Before the read-through, not after: see the top of the file. */
-    gen = atomic_load_explicit(&c->gen, memory_order_acquire);
-    now = bb_now_ms();
-    if ((e = lookup(c, s, key, key_len, h, gen, now))) {
+    if (!q || !out) return c->inner->post_list(c->inner_inst, call, q, out, err);
+    if ((e = probe_lookup(c, q, &p))) {
         bool ok = page_copy(&e->page, out);
         entry_release(e);
         if (ok) {
@@ -407,12 +424,54 @@ static bb_status c_post_list(bb_storage *self, const bb_call *call, const bb_pos
             return BB_OK;
         }
         /* Out of memory copying: let the plugin answer (and say so if it cannot). */
+        bb_series_add(c->m_misses, 1);
     }
-    bb_series_add(c->m_misses, 1);
     st = c->inner->post_list(c->inner_inst, call, q, out, err);
-    if (st == BB_OK && (e = entry_build(key, key_len, h, gen, now + c->ttl_ms, out, c->max_page_bytes)))
-        store(c, s, e);
+    if (st == BB_OK && p.key_len &&
+        (e = entry_build(p.key, p.key_len, p.hash, p.gen, p.now + c->ttl_ms, out, c->max_page_bytes)))
+        store(c, p.shard, e);
     return st;
+}
+
+/* The loan is an entry reference: a hit lends the cached entry itself; a
+ * miss reads through, flattens the page into an entry, caches it when it
+ * fits and lends it either way.  The entry is immutable and freed by its
+ * last reference, so eviction or a write while it is lent is harmless. */
+static bb_status c_post_list_lend(bb_storage *self, const bb_call *call, const bb_post_query *q,
+                                  const bb_post_page **page, void **loan, bb_error *err)
+{
+    bb_storage_cache *c = of(self);
+    bb_post_page read = { 0 };
+    probe p;
+    entry *e;
+    bb_status st;
+
+    if (!q || !page || !loan) return bb_fail(err, BB_INVALID, NULL, "no query or no place for the page");
+    if ((e = probe_lookup(c, q, &p))) {
+        bb_series_add(c->m_hits, 1);
+        *page = &e->page;
+        *loan = e;
+        return BB_OK;
+    }
+    if ((st = c->inner->post_list(c->inner_inst, call, q, &read, err)) != BB_OK) return st;
+    e = p.key_len ? entry_build(p.key, p.key_len, p.hash, p.gen, p.now + c->ttl_ms, &read, c->max_page_bytes) : NULL;
+    if (e) {
+        atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);   /* the loan's; store() takes the other */
+        store(c, p.shard, e);
+    } else {
+        e = entry_build((const unsigned char *)"", 0, 0, 0, 0, &read, SIZE_MAX);   /* lent, never cached */
+    }
+    bb_post_page_clear(&read);
+    if (!e) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
+    *page = &e->page;
+    *loan = e;
+    return BB_OK;
+}
+
+static void c_page_return(bb_storage *self, void *loan)
+{
+    (void)self;
+    if (loan) entry_release(loan);
 }
 
 static bb_status c_post_create(bb_storage *self, const bb_call *call, const bb_post *post, const bb_idempotency *idem,
@@ -565,6 +624,8 @@ static const bb_storage_ops cache_ops_template = {
     .import_all = c_import_all,
     .backup = c_backup,
     .watch = c_watch,
+    .post_list_lend = c_post_list_lend,
+    .page_return = c_page_return,
 };
 
 /* ---- life cycle ---------------------------------------------------------------- */

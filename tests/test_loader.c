@@ -9,6 +9,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <botboard/upstream.h>
+
 #include "app.h"
 #include "loader.h"
 
@@ -32,6 +34,28 @@ Test(loader, good_plugin_loads)
     cr_assert(bb_plugin_open(&p, PLUGDIR "/storage_fake.so", BB_KIND_STORAGE, why, sizeof why), "%s", why);
     cr_expect_str_eq(p.desc->name, "fake");
     cr_expect_eq(p.desc->kind, BB_KIND_STORAGE);
+    bb_plugin_close(&p);
+}
+
+/* ABI 1.1 added members at the ends of the tables: a plugin built against
+ * 1.0 (a shorter table) still loads, and BB_OPS_HAS reports its missing
+ * members absent even though the fake sets them to calls that abort. */
+Test(loader, abi_1_0_plugin_loads_without_the_1_1_members)
+{
+    bb_plugin p;
+    char why[1024] = "";
+    const bb_upstream_ops *ops;
+    cr_assert(bb_plugin_open(&p, PLUGDIR "/upstream_abi10.so", BB_KIND_UPSTREAM, why, sizeof why), "%s", why);
+    cr_expect_eq(p.desc->abi_minor, 0);
+    ops = p.desc->ops;
+    cr_expect_eq(ops->size, offsetof(bb_upstream_ops, list_posts_lend));
+    cr_expect_not(BB_OPS_HAS(ops, bb_upstream_ops, list_posts_lend));
+    cr_expect_not(BB_OPS_HAS(ops, bb_upstream_ops, page_return));
+    bb_plugin_close(&p);
+    cr_assert(bb_plugin_open(&p, PLUGDIR "/upstream_fake.so", BB_KIND_UPSTREAM, why, sizeof why), "%s", why);
+    ops = p.desc->ops;
+    cr_expect_eq(ops->size, sizeof(bb_upstream_ops));
+    cr_expect_not(BB_OPS_HAS(ops, bb_upstream_ops, list_posts_lend), "a 1.1 table may leave them NULL");
     bb_plugin_close(&p);
 }
 

@@ -423,6 +423,114 @@ Test(cache, bytes_never_exceed_max_bytes_and_big_pages_are_not_cached, .timeout 
     fx_close(&f);
 }
 
+/* ---- loans (ABI 1.1) ------------------------------------------------------------------ */
+
+/* A lend is the cached entry itself (no copy), counted as a hit or a miss
+ * like a read; a lent page stays whole after a write drops it from the
+ * cache; pages the cache will not keep are lent all the same. */
+Test(cache, lend_is_the_cached_page_and_survives_invalidation, .timeout = 60)
+{
+    fx f;
+    static const char *const tags[] = { "alpha", "beta", NULL };
+    bb_post_query q = query("red", 10), far = query("red", 10);
+    bb_post_page direct = { 0 }, copy = { 0 };
+    const bb_post_page *p1, *p2, *p3, *pbig, *pfar;
+    void *l1, *l2, *l3, *lbig, *lfar;
+    bb_storage_cache_stats a;
+    char id[BB_ID_MAX], longname[1100], *big = malloc(3000);
+    cr_assert(big);
+    memset(big, 'b', 2999);
+    big[2999] = '\0';
+    fx_open(&f, "cache:\n  ttl_ms: 600000\n  max_bytes: 64KiB\n");
+    cr_assert(BB_OPS_HAS(f.ops, bb_storage_ops, post_list_lend) && BB_OPS_HAS(f.ops, bb_storage_ops, page_return));
+    cr_assert_not(BB_OPS_HAS(f.raw, bb_storage_ops, post_list_lend), "SQLite itself does not lend");
+    team(&f, "red");
+    team(&f, "big");
+    post(&f, "red", "alice", "first", tags, NULL, NULL);
+    post(&f, "red", "bob", "second", NULL, NULL, NULL);
+    OK(f.raw->post_list(f.raw_st, &f.call, &q, &direct, &e_));
+
+    a = stats(&f);
+    OK(f.ops->post_list_lend(f.st, &f.call, &q, &p1, &l1, &e_));
+    cr_assert_eq(stats(&f).misses, a.misses + 1);
+    expect_same_page(p1, &direct);
+    a = stats(&f);
+    OK(f.ops->post_list_lend(f.st, &f.call, &q, &p2, &l2, &e_));
+    cr_assert_eq(stats(&f).hits, a.hits + 1, "the second lend is a hit");
+    cr_assert_eq(p2, p1, "a hit lends the cached entry, not a copy");
+    OK(f.ops->post_list(f.st, &f.call, &q, &copy, &e_));
+    cr_assert_eq(stats(&f).hits, a.hits + 2, "a copying read hits the entry the lend stored");
+    expect_same_page(&copy, &direct);
+    bb_post_page_clear(&copy);
+
+    post(&f, "red", "carol", "third", NULL, NULL, id);   /* drops the entry from the cache */
+    OK(f.ops->post_list_lend(f.st, &f.call, &q, &p3, &l3, &e_));
+    cr_assert_neq(p3, p1);
+    cr_assert(page_has(p3, id), "a lend after a write sees it");
+    expect_same_page(p1, &direct);   /* still lent: unchanged, not freed (ASan/valgrind) */
+    f.ops->page_return(f.st, l1);
+    expect_same_page(p2, &direct);
+    f.ops->page_return(f.st, l2);
+    f.ops->page_return(f.st, l3);
+
+    /* Too big to cache (2 KiB limit per page here), or a key too long to
+     * cache: lent anyway, read through every time. */
+    post(&f, "big", "alice", big, NULL, NULL, NULL);
+    q = query("big", 10);
+    for (int i = 0; i < 2; i++) {
+        a = stats(&f);
+        OK(f.ops->post_list_lend(f.st, &f.call, &q, &pbig, &lbig, &e_));
+        cr_assert_eq(stats(&f).hits, a.hits, "a big page is never a hit");
+        cr_assert_eq(pbig->n, 1);
+        cr_assert_str_eq(pbig->posts[0].content, big);
+        f.ops->page_return(f.st, lbig);
+    }
+    memset(longname, 'x', sizeof longname - 1);
+    longname[sizeof longname - 1] = '\0';
+    far.author = longname;
+    OK(f.ops->post_list_lend(f.st, &f.call, &far, &pfar, &lfar, &e_));
+    cr_assert_eq(pfar->n, 0);
+    f.ops->page_return(f.st, lfar);
+    bb_post_page_clear(&direct);
+    free(big);
+    fx_close(&f);
+}
+
+/* upstream_local passes the cache's loans on, and lends a page of its own
+ * over a storage that does not lend (cache.ttl_ms: 0). */
+Test(cache, upstream_local_lends_with_and_without_the_cache, .timeout = 60)
+{
+    static const char *const configs[] = { "cache:\n  ttl_ms: 600000\n", "cache:\n  ttl_ms: 0\n" };
+    for (size_t c = 0; c < 2; c++) {
+        fx f;
+        bb_upstream *up;
+        const bb_upstream_ops *uops;
+        bb_post_query q = query("red", 10);
+        bb_post_page direct = { 0 };
+        const bb_post_page *p1, *p2;
+        void *l1, *l2;
+        bb_read_meta meta = { .stale = true, .age_ms = 5 };
+        fx_open_flags(&f, configs[c], BB_APP_UPSTREAM);
+        uops = bb_app_upstream(f.app, &up);
+        cr_assert(uops && up);
+        cr_assert(BB_OPS_HAS(uops, bb_upstream_ops, list_posts_lend) && BB_OPS_HAS(uops, bb_upstream_ops, page_return));
+        team(&f, "red");
+        post(&f, "red", "alice", "lent", NULL, NULL, NULL);
+        OK(f.raw->post_list(f.raw_st, &f.call, &q, &direct, &e_));
+        OK(uops->list_posts_lend(up, &f.call, &q, &p1, &l1, &meta, &e_));
+        cr_expect_not(meta.stale, "local reads are never stale");
+        OK(uops->list_posts_lend(up, &f.call, &q, &p2, &l2, &meta, &e_));
+        expect_same_page(p1, &direct);
+        expect_same_page(p2, &direct);
+        if (c == 0) cr_expect_eq(p1, p2, "through the cache: the same entry");
+        else cr_expect_neq(p1, p2, "without it: a page each");
+        uops->page_return(up, l1);
+        uops->page_return(up, l2);
+        bb_post_page_clear(&direct);
+        fx_close(&f);
+    }
+}
+
 /* ---- off ---------------------------------------------------------------------------- */
 
 Test(cache, ttl_zero_installs_no_wrapper, .timeout = 60)

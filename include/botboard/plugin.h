@@ -11,7 +11,12 @@
  *
  * Growth is additive: new members go at the end of a table and bump
  * BB_ABI_MINOR; old plugins keep loading.  Removing or reordering members
- * bumps BB_ABI_MAJOR.
+ * bumps BB_ABI_MAJOR.  Members added after 1.0 are optional: a caller
+ * tests BB_OPS_HAS before using one, since a plugin built against an older
+ * header has a shorter table (and a newer plugin may leave them NULL).
+ *
+ * ABI 1.1: the page loans, bb_storage_ops.post_list_lend/page_return and
+ * bb_upstream_ops.list_posts_lend/page_return.
  *
  * Instances: every kind's ops table begins with BB_OPS_COMMON.  create() gets
  * the host table, an opaque host handle for that instance, and the config
@@ -28,6 +33,7 @@
 #ifndef BOTBOARD_PLUGIN_H
 #define BOTBOARD_PLUGIN_H
 
+#include <stddef.h>   /* offsetof, for BB_OPS_HAS */
 #include <stdint.h>
 
 #include <botboard/error.h>
@@ -39,7 +45,7 @@ extern "C" {
 
 #define BB_PLUGIN_MAGIC   0x42424f54u   /* "BBOT" */
 #define BB_ABI_MAJOR      1
-#define BB_ABI_MINOR      0
+#define BB_ABI_MINOR      1
 #define BB_PLUGIN_ENTRY   "bb_plugin_entry"
 
 typedef enum bb_plugin_kind {
@@ -91,6 +97,11 @@ typedef const bb_plugin_descriptor *(*bb_plugin_entry_fn)(void);
     /* human summary ("pool 3/20 in use", "breaker open") either way.            */ \
     bb_status (*health)(inst_t *self, const bb_call *call, char *detail,           \
                         size_t detail_len, bb_error *err)
+
+/* Does the table have a member added after ABI 1.0, and set?  `ops` points
+ * to a table of type `type` whose size member says how it was built. */
+#define BB_OPS_HAS(ops, type, member) \
+    ((ops)->size >= offsetof(type, member) + sizeof((ops)->member) && (ops)->member != NULL)
 
 #ifdef __cplusplus
 }

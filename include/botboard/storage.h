@@ -131,6 +131,16 @@ typedef struct bb_storage_ops {
     /* Optional (may be NULL): call fn for posts created by other processes
      * sharing this database, from a thread of the plugin's, until destroy(). */
     bb_status (*watch)(bb_storage *self, bb_post_event_fn fn, void *ud, bb_error *err);
+
+    /* ABI 1.1, optional (BB_OPS_HAS; a plugin may leave both NULL).  The
+     * page post_list would give, lent instead of copied: *page stays valid
+     * and unchanged until page_return(self, *loan), which each successful
+     * lend needs exactly once, from any thread.  For a storage that keeps
+     * pages in memory: the core's post cache offers it, so upstream_local
+     * can hand MCP a cached page without copying every string of it. */
+    bb_status (*post_list_lend)(bb_storage *self, const bb_call *call, const bb_post_query *q,
+                                const bb_post_page **page, void **loan, bb_error *err);
+    void      (*page_return)(bb_storage *self, void *loan);
 } bb_storage_ops;
 
 #ifdef __cplusplus

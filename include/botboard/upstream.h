@@ -51,6 +51,15 @@ typedef struct bb_upstream_ops {
     bb_status (*distinct)(bb_upstream *self, const bb_call *call, const char *team,
                           bb_distinct_field field, const char *prefix, int limit,
                           char ***out, size_t *n_out, bb_error *err);
+
+    /* ABI 1.1, optional (BB_OPS_HAS; a plugin may leave both NULL):
+     * list_posts with the page lent, not copied — the same contract as
+     * bb_storage_ops.post_list_lend.  The core's read_posts tool uses it
+     * when offered and list_posts otherwise. */
+    bb_status (*list_posts_lend)(bb_upstream *self, const bb_call *call, const bb_post_query *q,
+                                 const bb_post_page **page, void **loan, bb_read_meta *meta,
+                                 bb_error *err);
+    void      (*page_return)(bb_upstream *self, void *loan);
 } bb_upstream_ops;
 
 #ifdef __cplusplus

@@ -22,6 +22,7 @@ struct bb_upstream {
     bb_host               *host;
     const bb_storage_ops  *st;
     bb_storage            *st_inst;
+    bool                   st_lends;   /* the storage has post_list_lend (the core's cache does) */
 };
 
 static bb_status l_create(const bb_host_api *api, bb_host *host, const bb_cfg *node, bb_upstream **out,
@@ -39,6 +40,7 @@ static bb_status l_create(const bb_host_api *api, bb_host *host, const bb_cfg *n
         free(u);
         return bb_fail(err, BB_INVALID, NULL, "upstream local needs a storage backend (storage.backend)");
     }
+    u->st_lends = BB_OPS_HAS(u->st, bb_storage_ops, post_list_lend) && BB_OPS_HAS(u->st, bb_storage_ops, page_return);
     *out = u;
     return BB_OK;
 }
@@ -58,6 +60,36 @@ static bb_status l_list(bb_upstream *self, const bb_call *call, const bb_post_qu
 {
     if (meta) memset(meta, 0, sizeof *meta);
     return self->st->post_list(self->st_inst, call, q, out, err);
+}
+
+/* The storage's loan passed on when it lends; otherwise a page of our own,
+ * freed on return (the loan is then the page). */
+static bb_status l_list_lend(bb_upstream *self, const bb_call *call, const bb_post_query *q,
+                             const bb_post_page **page, void **loan, bb_read_meta *meta, bb_error *err)
+{
+    bb_post_page *own;
+    bb_status st;
+    if (meta) memset(meta, 0, sizeof *meta);
+    if (self->st_lends) return self->st->post_list_lend(self->st_inst, call, q, page, loan, err);
+    if (!(own = calloc(1, sizeof *own))) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
+    if ((st = self->st->post_list(self->st_inst, call, q, own, err)) != BB_OK) {
+        free(own);
+        return st;
+    }
+    *page = own;
+    *loan = own;
+    return BB_OK;
+}
+
+static void l_page_return(bb_upstream *self, void *loan)
+{
+    if (!loan) return;
+    if (self->st_lends) {
+        self->st->page_return(self->st_inst, loan);
+        return;
+    }
+    bb_post_page_clear(loan);
+    free(loan);
 }
 
 static bb_status l_get(bb_upstream *self, const bb_call *call, const char *team, const char *id, bb_post *out,
@@ -110,6 +142,8 @@ static const bb_upstream_ops ops = {
     .create_post = l_create_post,
     .delete_post = l_delete,
     .distinct = l_distinct,
+    .list_posts_lend = l_list_lend,
+    .page_return = l_page_return,
 };
 
 static const bb_plugin_descriptor desc = {

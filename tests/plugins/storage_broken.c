@@ -20,11 +20,11 @@ static const struct { BB_OPS_COMMON(bb_storage); } short_ops = {
 static const bb_plugin_descriptor desc = {
     .magic = BB_PLUGIN_MAGIC,
 #ifdef BROKEN_ABI
-    .abi_major = BB_ABI_MAJOR + 98,
+    .abi_major = BB_ABI_MAJOR + 98, .abi_minor = 0,   /* "99.0" in the test's expected message */
 #else
-    .abi_major = BB_ABI_MAJOR,
+    .abi_major = BB_ABI_MAJOR, .abi_minor = BB_ABI_MINOR,
 #endif
-    .abi_minor = BB_ABI_MINOR, .size = sizeof(bb_plugin_descriptor),
+    .size = sizeof(bb_plugin_descriptor),
 #ifdef BROKEN_KIND
     .kind = BB_KIND_SESSION,
 #else
