@@ -1,9 +1,13 @@
 /*
  * core/storage_cache.c — read-through cache of post pages (see storage_cache.h).
  *
- * Consistency.  One generation counter for the whole cache.  A reader loads
- * it BEFORE it reads through the plugin and stores the entry with that
- * value; a writer bumps it AFTER the plugin returned.  An entry is served
+ * Consistency.  An entry's generation is the sum of a global counter and
+ * its team's counter (one of TEAM_SLOTS, by a hash of the team name; teams
+ * sharing a slot only invalidate each other more often).  Both only grow,
+ * so the sum changes whenever either is bumped.  A post write bumps its
+ * team's counter, whole-store events the global one.  A reader loads the
+ * sum BEFORE it reads through the plugin and stores the entry with that
+ * value; a writer bumps AFTER the plugin returned.  An entry is served
  * only while its generation is the current one, so:
  *   - a read that starts after a write completed loads the bumped
  *     generation and can only be served an entry read after the bump, i.e.
@@ -49,6 +53,7 @@
 #define N_SHARDS_MAX   16      /* 2-4 HTTP workers: 16 keeps two hot keys apart with high odds */
 #define KEY_MAX        1024    /* team + filters; longer queries (odd MCP input) go straight through */
 #define BUCKETS_MAX    (1u << 16)
+#define TEAM_SLOTS     256     /* per-team generation counters; a power of two */
 #define ALIGN_UP(x)    (((x) + alignof(max_align_t) - 1) & ~(alignof(max_align_t) - 1))
 
 typedef struct entry {
@@ -57,6 +62,7 @@ typedef struct entry {
     atomic_uint    refs;             /* one for the shard while linked, one per reader copying */
     uint64_t       hash;
     uint64_t       gen;              /* cache generation loaded before the read-through */
+    unsigned       team_slot;        /* which team counter is part of gen */
     int64_t        expires_ms;       /* monotonic: now at read start + ttl */
     size_t         bytes;            /* the whole allocation */
     size_t         key_len;
@@ -90,7 +96,8 @@ struct bb_storage_cache {
     bb_storage           *inner_inst;
     int64_t               ttl_ms;
     size_t                max_page_bytes;
-    _Atomic uint64_t      gen;
+    _Atomic uint64_t      gen;        /* global part of every generation */
+    _Atomic uint64_t      team_gen[TEAM_SLOTS];
     unsigned char         hash_key[crypto_shorthash_KEYBYTES];
     size_t                nshards;    /* power of two */
     pthread_mutex_t       watch_lock;
@@ -103,11 +110,34 @@ static bb_storage_cache *of(bb_storage *self) { return (bb_storage_cache *)(void
 
 /* ---- generation --------------------------------------------------------------- */
 
+/* Every team's pages. */
 static void bump(bb_storage_cache *c)
 {
     /* Release: a reader that sees the new value also sees the committed write
      * the plugin returned from (the plugin's own locks order the data). */
     atomic_fetch_add_explicit(&c->gen, 1, memory_order_acq_rel);
+}
+
+/* FNV-1a: spreads team names over the slots; not a defence against anyone
+ * (a collision only costs extra misses). */
+static unsigned team_slot_of(const char *team)
+{
+    uint32_t h = 2166136261u;
+    for (const unsigned char *p = (const unsigned char *)(team ? team : ""); *p; p++) h = (h ^ *p) * 16777619u;
+    return h & (TEAM_SLOTS - 1);
+}
+
+/* One team's pages (all teams when the team is unknown). */
+static void bump_team(bb_storage_cache *c, const char *team)
+{
+    if (!team) { bump(c); return; }
+    atomic_fetch_add_explicit(&c->team_gen[team_slot_of(team)], 1, memory_order_acq_rel);
+}
+
+static uint64_t gen_now(bb_storage_cache *c, unsigned slot)
+{
+    return atomic_load_explicit(&c->gen, memory_order_acquire) +
+           atomic_load_explicit(&c->team_gen[slot], memory_order_acquire);
 }
 
 void bb_storage_cache_invalidate(bb_storage_cache *c) { if (c) bump(c); }
@@ -182,8 +212,8 @@ static char *put_str(char **cursor, const char *s)
 
 /* The page flattened into one allocation; NULL when it is bigger than
  * limit bytes (not worth caching) or memory is short. */
-static entry *entry_build(const unsigned char *key, size_t key_len, uint64_t hash, uint64_t gen, int64_t expires,
-                          const bb_post_page *pg, size_t limit)
+static entry *entry_build(const unsigned char *key, size_t key_len, uint64_t hash, uint64_t gen, unsigned team_slot,
+                          int64_t expires, const bb_post_page *pg, size_t limit)
 {
     size_t sz = ALIGN_UP(sizeof(entry)), posts_off, ptrs_off, n_ptrs = 0;
     entry *e;
@@ -213,6 +243,7 @@ static entry *entry_build(const unsigned char *key, size_t key_len, uint64_t has
     atomic_init(&e->refs, 1);
     e->hash = hash;
     e->gen = gen;
+    e->team_slot = team_slot;
     e->expires_ms = expires;
     e->bytes = sz;
     e->key_len = key_len;
@@ -350,10 +381,10 @@ static void store(bb_storage_cache *c, shard *s, entry *e)
     entry *old;
     /* Already stale (a write landed during the read): storing it would only
      * take room from a fresh entry. */
-    if (e->gen != atomic_load_explicit(&c->gen, memory_order_acquire)) { entry_release(e); return; }
+    if (e->gen != gen_now(c, e->team_slot)) { entry_release(e); return; }
     pthread_mutex_lock(&s->lock);
     if ((old = shard_find(s, e->key, e->key_len, e->hash))) {
-        if (old->gen > e->gen) {   /* a racing reader stored a newer read: keep it */
+        if (old->gen > e->gen) {   /* a racing reader stored a newer read (same key, same team): keep it */
             pthread_mutex_unlock(&s->lock);
             entry_release(e);
             return;
@@ -387,6 +418,7 @@ typedef struct probe {
     unsigned char key[KEY_MAX];
     size_t        key_len;       /* 0: the query cannot be cached */
     uint64_t      hash, gen;
+    unsigned      team_slot;
     int64_t       now;
     shard        *shard;
 } probe;
@@ -400,7 +432,8 @@ static entry *probe_lookup(bb_storage_cache *c, const bb_post_query *q, probe *p
     p->hash = key_hash(c, p->key, p->key_len);
     p->shard = shard_of(c, p->hash);
     /* Before the read-through, not after: see the top of the file. */
-    p->gen = atomic_load_explicit(&c->gen, memory_order_acquire);
+    p->team_slot = team_slot_of(q->team);
+    p->gen = gen_now(c, p->team_slot);
     p->now = bb_now_ms();
     if ((e = lookup(c, p->shard, p->key, p->key_len, p->hash, p->gen, p->now))) return e;
     bb_series_add(c->m_misses, 1);
@@ -428,7 +461,7 @@ static bb_status c_post_list(bb_storage *self, const bb_call *call, const bb_pos
     }
     st = c->inner->post_list(c->inner_inst, call, q, out, err);
     if (st == BB_OK && p.key_len &&
-        (e = entry_build(p.key, p.key_len, p.hash, p.gen, p.now + c->ttl_ms, out, c->max_page_bytes)))
+        (e = entry_build(p.key, p.key_len, p.hash, p.gen, p.team_slot, p.now + c->ttl_ms, out, c->max_page_bytes)))
         store(c, p.shard, e);
     return st;
 }
@@ -454,12 +487,13 @@ static bb_status c_post_list_lend(bb_storage *self, const bb_call *call, const b
         return BB_OK;
     }
     if ((st = c->inner->post_list(c->inner_inst, call, q, &read, err)) != BB_OK) return st;
-    e = p.key_len ? entry_build(p.key, p.key_len, p.hash, p.gen, p.now + c->ttl_ms, &read, c->max_page_bytes) : NULL;
+    e = p.key_len ? entry_build(p.key, p.key_len, p.hash, p.gen, p.team_slot, p.now + c->ttl_ms, &read,
+                                c->max_page_bytes) : NULL;
     if (e) {
         atomic_fetch_add_explicit(&e->refs, 1, memory_order_relaxed);   /* the loan's; store() takes the other */
         store(c, p.shard, e);
     } else {
-        e = entry_build((const unsigned char *)"", 0, 0, 0, 0, &read, SIZE_MAX);   /* lent, never cached */
+        e = entry_build((const unsigned char *)"", 0, 0, 0, 0, 0, &read, SIZE_MAX);   /* lent, never cached */
     }
     bb_post_page_clear(&read);
     if (!e) return bb_fail(err, BB_INTERNAL, NULL, "out of memory");
@@ -479,7 +513,7 @@ static bb_status c_post_create(bb_storage *self, const bb_call *call, const bb_p
 {
     bb_storage_cache *c = of(self);
     bb_status st = c->inner->post_create(c->inner_inst, call, post, idem, out, replayed, err);
-    bump(c);   /* also on failure: a timeout may still have committed, and a bump is cheap */
+    bump_team(c, post ? post->team : NULL);   /* also on failure: a timeout may still have committed */
     return st;
 }
 
@@ -488,7 +522,7 @@ static bb_status c_post_delete(bb_storage *self, const bb_call *call, const char
 {
     bb_storage_cache *c = of(self);
     bb_status st = c->inner->post_delete(c->inner_inst, call, team, id, when_ms, err);
-    bump(c);
+    bump_team(c, team);
     return st;
 }
 
@@ -515,14 +549,14 @@ static bb_status c_team_create(bb_storage *self, const bb_call *call, const bb_t
     bb_status st = c->inner->team_create(c->inner_inst, call, team, err);
     /* Pages are per team and errors are never cached, so this is belt and
      * braces for plugins that answer an unknown team with an empty page. */
-    bump(c);
+    bump_team(c, team ? team->name : NULL);
     return st;
 }
 
 static void on_post_event(void *ud, const char *team, const char *post_id, const char *thread_id, const char *author)
 {
     watcher *w = ud;
-    bump(w->cache);   /* before the callback: a subscriber that re-reads sees the new post */
+    bump_team(w->cache, team);   /* before the callback: a subscriber that re-reads sees the new post */
     if (w->fn) w->fn(w->ud, team, post_id, thread_id, author);
 }
 
@@ -673,6 +707,7 @@ bb_storage_cache *bb_storage_cache_new(const bb_storage_ops *inner, bb_storage *
     c->max_page_bytes = per_bytes / 2 < cfg->max_bytes / 32 ? per_bytes / 2 : cfg->max_bytes / 32;
     c->nshards = nshards;
     atomic_init(&c->gen, 1);
+    for (size_t i = 0; i < TEAM_SLOTS; i++) atomic_init(&c->team_gen[i], 0);
     crypto_shorthash_keygen(c->hash_key);
     pthread_mutex_init(&c->watch_lock, NULL);
     for (nb = 8; nb < per_n && nb < BUCKETS_MAX; nb <<= 1) {}

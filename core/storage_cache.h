@@ -11,15 +11,20 @@
  * to the plugin except
  *   post_list      served from the cache when a fresh entry exists for the
  *                  exact query, else read through and stored;
- *   post_create, post_delete, import_all, team_create, migrate(apply)
- *                  bump a generation after the plugin returns, which makes
- *                  every entry read before it stale;
+ *   post_list_lend the same, lending the entry instead of copying it
+ *                  (ABI 1.1; storage plugins themselves need not offer it);
+ *   post_create, post_delete
+ *                  bump the post's team's generation after the plugin
+ *                  returns, which makes that team's entries read before
+ *                  it stale (other teams' pages stay);
+ *   import_all, team_create, migrate(apply)
+ *                  bump the generation of every team;
  *   watch          the plugin's events (posts made by other instances) bump
- *                  the generation before the caller's callback runs.
+ *                  their team's generation before the caller's callback runs.
  * Entries also expire after ttl_ms, which bounds staleness from writers
  * this process cannot see.
  *
- * Nothing of the plugin ABI changes: the wrapper lives in the core only.
+ * The wrapper lives in the core only; plugins see no difference.
  */
 #ifndef BB_CORE_STORAGE_CACHE_H
 #define BB_CORE_STORAGE_CACHE_H
@@ -40,7 +45,7 @@ typedef struct bb_storage_cache_config {
 typedef struct bb_storage_cache_stats {
     uint64_t hits, misses, evictions;   /* evictions: entries dropped to make room */
     size_t   entries, bytes;            /* now, all shards */
-    uint64_t generation;
+    uint64_t generation;                /* the global part (whole-store events); teams have their own */
     size_t   max_entries, max_bytes;    /* the effective bounds (shard budgets summed) */
 } bb_storage_cache_stats;
 

@@ -281,6 +281,44 @@ static bb_status next_record(void *ud, bb_record *rec, bb_error *err)
     return BB_OK;
 }
 
+/* A post write makes its own team's pages stale and keeps the others'. */
+Test(cache, a_write_keeps_other_teams_pages, .timeout = 60)
+{
+    fx f;
+    char id[BB_ID_MAX];
+    bb_post_query red = query("red", 10), blue = query("blue", 10);
+    bb_post_page pg = { 0 };
+    bb_storage_cache_stats a;
+    fx_open(&f, "cache:\n  ttl_ms: 600000\n");
+    team(&f, "red");
+    team(&f, "blue");
+    post(&f, "blue", "bob", "blue post", NULL, NULL, NULL);
+    OK(f.ops->post_list(f.st, &f.call, &red, &pg, &e_));
+    bb_post_page_clear(&pg);
+    OK(f.ops->post_list(f.st, &f.call, &blue, &pg, &e_));
+    bb_post_page_clear(&pg);
+
+    post(&f, "red", "alice", "red post", NULL, NULL, id);
+    a = stats(&f);
+    OK(f.ops->post_list(f.st, &f.call, &blue, &pg, &e_));
+    cr_assert_eq(stats(&f).hits, a.hits + 1, "blue's page survives a write in red");
+    cr_assert_eq(pg.n, 1);
+    bb_post_page_clear(&pg);
+    a = stats(&f);
+    OK(f.ops->post_list(f.st, &f.call, &red, &pg, &e_));
+    cr_assert_eq(stats(&f).misses, a.misses + 1, "red's page is stale");
+    cr_assert(page_has(&pg, id));
+    bb_post_page_clear(&pg);
+
+    /* Whole-store events still drop every team's pages. */
+    bb_storage_cache_invalidate(f.cache);
+    a = stats(&f);
+    OK(f.ops->post_list(f.st, &f.call, &blue, &pg, &e_));
+    cr_assert_eq(stats(&f).misses, a.misses + 1, "invalidate drops blue too");
+    bb_post_page_clear(&pg);
+    fx_close(&f);
+}
+
 Test(cache, import_invalidates, .timeout = 60)
 {
     fx f;
