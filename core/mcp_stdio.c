@@ -146,7 +146,7 @@ static void serve_line(stdio_state *st, bb_mcp_ctx *ctx, bool *initialized_sessi
         }
     }
     json_decref(body);
-    if (out) write_line(st, out);
+    if (out) bb_jw_json(&handled, out);   /* answers built as trees go out the same way */
     json_decref(out);
     if (handled.n || handled.oom) {   /* empty: notifications only, nothing to answer */
         char *text = bb_jw_finish(&handled, NULL);
