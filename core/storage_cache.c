@@ -760,7 +760,6 @@ void bb_storage_cache_get_stats(bb_storage_cache *c, bb_storage_cache_stats *out
 {
     memset(out, 0, sizeof *out);
     if (!c) return;
-    out->generation = atomic_load(&c->gen);
     for (size_t i = 0; i < c->nshards; i++) {
         shard *s = &c->shards[i];
         pthread_mutex_lock(&s->lock);

@@ -45,7 +45,6 @@ typedef struct bb_storage_cache_config {
 typedef struct bb_storage_cache_stats {
     uint64_t hits, misses, evictions;   /* evictions: entries dropped to make room */
     size_t   entries, bytes;            /* now, all shards */
-    uint64_t generation;                /* the global part (whole-store events); teams have their own */
     size_t   max_entries, max_bytes;    /* the effective bounds (shard budgets summed) */
 } bb_storage_cache_stats;
 
