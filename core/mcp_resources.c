@@ -188,7 +188,7 @@ static json_t *list_page(bb_mcp_ctx *ctx, bb_post_query *q, const char *uri, bb_
         bb_post_page_clear(&pg);
         return upstream_fail(err, &e, uri);
     }
-    o = bb_wire_page(&pg, q->offset, q->limit);
+    o = bb_wire_page(&pg, q->offset);
     mark_stale(o, &meta);
     if (total) *total = pg.total;
     bb_post_page_clear(&pg);

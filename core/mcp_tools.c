@@ -589,7 +589,7 @@ static void t_read_posts(bb_mcp_ctx *ctx, json_t *args, bb_jw *out)
     }
     if ((note_len = stale_note(&meta, note, sizeof note))) bb_jw_esc(out, note, note_len);
     if (text_close(ctx, out)) {
-        bb_wire_page_write(out, pg, q.offset, q.limit);
+        bb_wire_page_write(out, pg, q.offset);
         mark_stale(out, &meta);
     }
     tool_ok_end(out);

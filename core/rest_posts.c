@@ -102,7 +102,7 @@ enum MHD_Result bb_h_posts_list(bb_req *req)
         bb_post_page_clear(&page);
         return reply_storage(req, &err);
     }
-    text = bb_wire_page_text(&page, q.offset, q.limit, &len);
+    text = bb_wire_page_text(&page, q.offset, &len);
     bb_post_page_clear(&page);
     return reply_text(req, 200, text, len, NULL, false);
 }

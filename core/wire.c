@@ -32,11 +32,10 @@ json_t *bb_wire_post(const bb_post *p)
     return o;
 }
 
-json_t *bb_wire_page(const bb_post_page *pg, int64_t offset, int limit)
+json_t *bb_wire_page(const bb_post_page *pg, int64_t offset)
 {
     json_t *posts = json_array(), *next;
     int64_t after = offset + (int64_t)pg->n;
-    (void)limit;
     if (!posts) return NULL;
     for (size_t i = 0; i < pg->n; i++) {
         json_t *p = bb_wire_post(&pg->posts[i]);
@@ -83,10 +82,9 @@ void bb_wire_post_write(bb_jw *b, const bb_post *p)
     BB_JW_LIT(b, "}}");
 }
 
-void bb_wire_page_write(bb_jw *b, const bb_post_page *pg, int64_t offset, int limit)
+void bb_wire_page_write(bb_jw *b, const bb_post_page *pg, int64_t offset)
 {
     int64_t after = offset + (int64_t)pg->n;
-    (void)limit;
     bb_jw_reserve(b, 256 + pg->n * 512);
     BB_JW_LIT(b, "{\"posts\":[");
     for (size_t i = 0; i < pg->n; i++) {
@@ -113,9 +111,9 @@ char *bb_wire_post_text(const bb_post *p, size_t *len)
     return bb_jw_finish(&b, len);
 }
 
-char *bb_wire_page_text(const bb_post_page *pg, int64_t offset, int limit, size_t *len)
+char *bb_wire_page_text(const bb_post_page *pg, int64_t offset, size_t *len)
 {
     bb_jw b = { 0 };
-    bb_wire_page_write(&b, pg, offset, limit);
+    bb_wire_page_write(&b, pg, offset);
     return bb_jw_finish(&b, len);
 }

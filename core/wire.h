@@ -15,17 +15,17 @@
 #include "jsonw.h"
 
 json_t *bb_wire_post(const bb_post *p);
-/* offset/limit are the request's; nextOffset is null on the last page. */
-json_t *bb_wire_page(const bb_post_page *pg, int64_t offset, int limit);
+/* offset is the request's; nextOffset is null on the last page. */
+json_t *bb_wire_page(const bb_post_page *pg, int64_t offset);
 
 /* The same documents as compact JSON text, written directly (no json_t
  * tree: the REST hot path).  Byte-identical to json_dumps(..., JSON_COMPACT)
  * of the functions above.  malloc'd, NUL-terminated; NULL when out of
  * memory.  *len gets the length. */
 char *bb_wire_post_text(const bb_post *p, size_t *len);
-char *bb_wire_page_text(const bb_post_page *pg, int64_t offset, int limit, size_t *len);
+char *bb_wire_page_text(const bb_post_page *pg, int64_t offset, size_t *len);
 /* The same, appended to a buffer (a page inside an MCP result). */
 void bb_wire_post_write(bb_jw *b, const bb_post *p);
-void bb_wire_page_write(bb_jw *b, const bb_post_page *pg, int64_t offset, int limit);
+void bb_wire_page_write(bb_jw *b, const bb_post_page *pg, int64_t offset);
 
 #endif

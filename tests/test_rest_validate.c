@@ -295,7 +295,7 @@ Test(wire, post_and_page_have_the_original_field_names)
     json_decref(j);
 
     snprintf(p.parent_id, sizeof p.parent_id, "01R");
-    page = bb_wire_page(&pg, 19, 1);
+    page = bb_wire_page(&pg, 19);
     cr_assert(page);
     text = json_dumps(page, JSON_COMPACT);
     cr_assert_str_eq(json_string_value(json_object_get(page, "nextOffset")), "20", "%s", text);
@@ -305,11 +305,11 @@ Test(wire, post_and_page_have_the_original_field_names)
     free(text);
     json_decref(page);
 
-    page = bb_wire_page(&pg, 36, 1);   /* last page */
+    page = bb_wire_page(&pg, 36);   /* last page */
     cr_assert(json_is_null(json_object_get(page, "nextOffset")));
     json_decref(page);
     pg.n = 0;
-    page = bb_wire_page(&pg, 100, 10);  /* past the end */
+    page = bb_wire_page(&pg, 100);  /* past the end */
     cr_assert(json_is_null(json_object_get(page, "nextOffset")));
     cr_assert_eq(json_array_size(json_object_get(page, "posts")), 0);
     json_decref(page);
@@ -318,11 +318,11 @@ Test(wire, post_and_page_have_the_original_field_names)
 /* The hot-path writer must produce exactly what jansson would. */
 static void expect_same_text(const bb_post_page *pg, int64_t offset)
 {
-    json_t *page = bb_wire_page(pg, offset, 10);
+    json_t *page = bb_wire_page(pg, offset);
     char *want = json_dumps(page, JSON_COMPACT), *got;
     size_t len = 0;
     cr_assert(want);
-    got = bb_wire_page_text(pg, offset, 10, &len);
+    got = bb_wire_page_text(pg, offset, &len);
     cr_assert(got);
     cr_expect_str_eq(got, want);
     cr_expect_eq(len, strlen(want));
