@@ -14,6 +14,7 @@
 #include "host.h"
 #include "metrics.h"
 #include "record_json.h"
+#include "storage_post.h"
 #include "storage_contract.h"
 
 /* ---- fixture --------------------------------------------------------------- */
@@ -137,27 +138,7 @@ void ct_team(ct *t, const char *name)
 bb_status ct_post(ct *t, const char *team, const char *author, const char *content, const char *const *tags,
                   const char *parent, int64_t created_ms, char id_out[BB_ID_MAX], bb_error *err)
 {
-    bb_post p, out;
-    bool replayed = false;
-    size_t n = 0;
-    bb_status st;
-    memset(&p, 0, sizeof p);
-    bb_new_ulid(p.id, sizeof p.id);
-    snprintf(p.team, sizeof p.team, "%s", team);
-    p.author = (char *)author;
-    p.content = (char *)content;
-    while (tags && tags[n]) n++;
-    p.tags = (char **)tags;
-    p.n_tags = n;
-    snprintf(p.parent_id, sizeof p.parent_id, "%s", parent ? parent : "");
-    p.created_ms = created_ms;
-    bb_error_clear(err);
-    st = t->ops->post_create(t->st, &t->call, &p, NULL, &out, &replayed, err);
-    if (st == BB_OK) {
-        if (id_out) snprintf(id_out, BB_ID_MAX, "%s", out.id);
-        bb_post_clear(&out);
-    }
-    return st;
+    return bbt_store_post(t->ops, t->st, &t->call, team, author, content, tags, parent, created_ms, id_out, err);
 }
 
 double ct_metric_sum(const char *name, const char *frag1, const char *frag2)

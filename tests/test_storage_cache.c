@@ -19,6 +19,7 @@
 #include "host.h"
 #include "metrics.h"
 #include "storage_cache.h"
+#include "storage_post.h"
 
 #define OK(expr) do { bb_error e_; bb_error_clear(&e_); bb_status s_ = (expr); \
     cr_assert_eq(s_, BB_OK, "%s -> %s: %s", #expr, bb_status_name(s_), e_.msg); } while (0)
@@ -78,22 +79,7 @@ static void team(fx *f, const char *name)
 static void post_via(fx *f, const bb_storage_ops *ops, bb_storage *st, const char *tm, const char *author,
                      const char *content, const char *const *tags, const char *parent, char id[BB_ID_MAX])
 {
-    bb_post p, out;
-    bool replayed = false;
-    size_t n = 0;
-    memset(&p, 0, sizeof p);
-    bb_new_ulid(p.id, sizeof p.id);
-    snprintf(p.team, sizeof p.team, "%s", tm);
-    p.author = (char *)author;
-    p.content = (char *)content;
-    while (tags && tags[n]) n++;
-    p.tags = (char **)tags;
-    p.n_tags = n;
-    snprintf(p.parent_id, sizeof p.parent_id, "%s", parent ? parent : "");
-    p.created_ms = bb_wall_ms();
-    OK(ops->post_create(st, &f->call, &p, NULL, &out, &replayed, &e_));
-    if (id) snprintf(id, BB_ID_MAX, "%s", out.id);
-    bb_post_clear(&out);
+    OK(bbt_store_post(ops, st, &f->call, tm, author, content, tags, parent, bb_wall_ms(), id, &e_));
 }
 
 static void post(fx *f, const char *tm, const char *author, const char *content, const char *const *tags,
