@@ -9,6 +9,9 @@
  *
  * Errors are sticky: after an allocation fails every call is a no-op and
  * bb_jw_finish returns NULL, so writers check once at the end.
+ *
+ * Also here, for the same hot paths going the other way: bb_json_loadb,
+ * the request parse they share.
  */
 #ifndef BB_CORE_JSONW_H
 #define BB_CORE_JSONW_H
